@@ -1,0 +1,195 @@
+"""The CRM REST API: one viewset per module, each guarded by the key's scopes."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+import django_filters
+from django.http import StreamingHttpResponse
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+
+from .models import Contact, Lead, Opportunity
+
+# --- Serializers ------------------------------------------------------------------------------
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "company",
+            "title",
+            "city",
+            "country",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "company",
+            "source",
+            "status",
+            "estimated_value",
+            "contact",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class OpportunitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Opportunity
+        fields = [
+            "id",
+            "name",
+            "contact",
+            "lead",
+            "amount",
+            "currency",
+            "stage",
+            "probability",
+            "close_date",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_probability(self, value: int) -> int:
+        if not 0 <= value <= 100:
+            raise serializers.ValidationError("Probability is a percentage between 0 and 100.")
+        return value
+
+
+# --- Filters ----------------------------------------------------------------------------------
+
+
+class ContactFilter(django_filters.FilterSet):
+    company = django_filters.CharFilter(lookup_expr="icontains")
+    email = django_filters.CharFilter(lookup_expr="iexact")
+    country = django_filters.CharFilter(lookup_expr="iexact")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Contact
+        fields = ["company", "email", "country"]
+
+
+class LeadFilter(django_filters.FilterSet):
+    company = django_filters.CharFilter(lookup_expr="icontains")
+    min_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="gte")
+    max_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="lte")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = Lead
+        fields = ["status", "source", "company", "contact"]
+
+
+class OpportunityFilter(django_filters.FilterSet):
+    min_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    max_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    close_after = django_filters.DateFilter(field_name="close_date", lookup_expr="gte")
+    close_before = django_filters.DateFilter(field_name="close_date", lookup_expr="lte")
+
+    class Meta:
+        model = Opportunity
+        fields = ["stage", "contact", "lead", "currency"]
+
+
+# --- Viewsets ---------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    # Spreadsheet formula injection: a cell starting with = + - @ is made inert.
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class CRMViewSet(viewsets.ModelViewSet):
+    """List, retrieve, create, update, delete and export (CSV) for one CRM module.
+
+    ``key_module`` ties the viewset to a module of crm.modules.MODULES; the scope permission
+    maps the viewset action to the key action (list/retrieve -> view, update -> edit, ...).
+    """
+
+    key_module: str = ""
+    key_action: str | None = (
+        None  # set per extra action (export); others map from the viewset action
+    )
+    lookup_url_kwarg = "id"
+    lookup_value_regex = r"[0-9]+"
+    ordering = ["id"]
+
+    @action(detail=False, methods=["get"], key_action="export")
+    def export(self, request: Request) -> StreamingHttpResponse:
+        """All rows matching the same filters as the list, as CSV, streamed."""
+        queryset = self.filter_queryset(self.get_queryset())
+        fields = list(self.get_serializer_class().Meta.fields)
+        writer = csv.writer(_Echo())
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(fields)
+            for row in queryset.values_list(
+                *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
+            ).iterator(chunk_size=2000):
+                yield writer.writerow([_csv_cell(v) for v in row])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'
+        return response
+
+
+class ContactViewSet(CRMViewSet):
+    key_module = "contacts"
+    queryset = Contact.objects.all()
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+    search_fields = ["first_name", "last_name", "email", "company"]
+    ordering_fields = ["id", "last_name", "company", "created_at"]
+
+
+class LeadViewSet(CRMViewSet):
+    key_module = "leads"
+    queryset = Lead.objects.all()
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+    search_fields = ["first_name", "last_name", "email", "company"]
+    ordering_fields = ["id", "created_at", "estimated_value", "status"]
+
+
+class OpportunityViewSet(CRMViewSet):
+    key_module = "opportunities"
+    queryset = Opportunity.objects.all()
+    serializer_class = OpportunitySerializer
+    filterset_class = OpportunityFilter
+    search_fields = ["name"]
+    ordering_fields = ["id", "amount", "close_date", "created_at", "stage"]

@@ -1,0 +1,226 @@
+"""Settings for crm-keys, read from the environment (and an optional `.env` file).
+
+With no configuration at all (plus DJANGO_DEBUG=1 or a SECRET_KEY) it runs on SQLite under
+var/ and needs no server. Production sets DATABASE_URL (PostgreSQL) and REDIS_URL.
+Every setting is listed in the README.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("CRM_KEYS_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if env.bool("CRM_KEYS_READ_DOTENV", default=True) and (BASE_DIR / ".env").exists():
+    # Existing environment variables win over the file.
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (or run `make run`, which writes "
+            "a local .env for development), or set DJANGO_DEBUG=1 for a throwaway dev key."
+        )
+    SECRET_KEY = "django-insecure-dev-only-not-for-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "audit",
+    "keys",
+    "crm",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "keys.middleware.APIResponseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crm_keys.urls"
+WSGI_APPLICATION = "crm_keys.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite under var/ by default; DATABASE_URL (postgres://...) in production.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take the write lock up front, so the web app, the worker and beat
+    # queue behind each other instead of failing with "database is locked"; WAL lets readers
+    # run alongside a writer.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+else:
+    # Persistent connections: opening a PostgreSQL connection costs more than the whole key
+    # check, so every request would pay it. Health checks drop a connection the server closed.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+
+LOGIN_URL = "admin:login"
+
+# --- Redis (optional) -----------------------------------------------------------------------
+# Celery broker and usage counters. Without it: a filesystem broker under var/ and an
+# in-process usage buffer.
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# --- API keys -------------------------------------------------------------------------------
+API_KEYS = {
+    # HMAC-SHA256 pepper for key hashes. Changing it invalidates every key (see SECURITY.md).
+    "PEPPER": env.str("API_KEY_PEPPER", default="") or SECRET_KEY,
+    "DEFAULT_EXPIRY": "90d",
+    # Where alert and reminder e-mails go.
+    "ALERT_RECIPIENTS": env.list("API_KEY_ALERT_RECIPIENTS", default=[]),
+    "ALERT_FROM": env.str("API_KEY_ALERT_FROM", default="crm-keys@localhost"),
+    # Alert defaults (overridable per key on the key page).
+    "ALERT_VOLUME_PER_HOUR": 10_000,
+    "ALERT_ERROR_RATE_PERCENT": 10.0,
+    "ALERT_ERROR_MIN_REQUESTS": 20,
+    "ALERT_UNUSED_DAYS": 30,
+    "ROTATION_REMINDER_DAYS": 90,
+    "EXPIRY_REMINDER_DAYS": 7,
+    "USAGE_RETENTION_DAYS": env.int("API_KEY_USAGE_RETENTION_DAYS", default=90),
+    # How often the in-process usage buffer is shipped to Redis / the database (seconds).
+    "USAGE_SHIP_INTERVAL": env.float("API_KEY_USAGE_SHIP_INTERVAL", default=1.0),
+}
+
+# --- Django REST framework ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasKeyScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "crm.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "keys.api.exception_handler",
+    # No Django user is involved on the API: skip building AnonymousUser for every request.
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+if not REDIS_URL:
+    _broker_dir = VAR_DIR / "celery-broker"
+    for _sub in ("out", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Revoke rotated keys whose grace period has ended (enforcement never waits for this job).
+    "revoke-grace-ended": {
+        "task": "keys.tasks.revoke_grace_ended",
+        "schedule": timedelta(minutes=1),
+    },
+    # Record expiries: one "expired" audit entry per key whose expiry passed.
+    "record-expiries": {"task": "keys.tasks.record_expiries", "schedule": timedelta(minutes=1)},
+    # Flush usage counters into hourly rows.
+    "flush-usage": {"task": "keys.tasks.flush_usage", "schedule": timedelta(minutes=1)},
+    # Evaluate high-volume and error-spike alerts.
+    "evaluate-alerts": {"task": "keys.tasks.evaluate_alerts", "schedule": timedelta(minutes=5)},
+    # Daily: expiry reminders, unused-key alerts, rotation reminders (keys older than 90 days).
+    "daily-reminders": {
+        "task": "keys.tasks.daily_reminders",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    # Daily: prune hourly usage rows older than the retention setting.
+    "prune-usage": {"task": "keys.tasks.prune_usage", "schedule": crontab(hour=3, minute=30)},
+}
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = API_KEYS["ALERT_FROM"]
+
+# --- Security -------------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Trusted reverse proxies: how many X-Forwarded-For hops to trust for the client IP (0 = none).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from keys.api import KeyInfoView
+
+admin.site.site_header = "Intellicon CRM Admin"
+admin.site.site_title = "Intellicon CRM Admin"
+admin.site.index_title = "Administration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/key/", KeyInfoView.as_view(), name="api-key-info"),
+    path("api/v1/", include("crm.urls")),
+]
+
+handler404 = "crm_keys.views.not_found"
+handler500 = "crm_keys.views.server_error"

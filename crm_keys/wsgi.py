@@ -1,0 +1,9 @@
+"""WSGI entry point (gunicorn crm_keys.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm_keys.settings")
+
+application = get_wsgi_application()

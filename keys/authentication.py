@@ -1,0 +1,203 @@
+"""DRF authentication: an API key from the request headers -> (principal, key), or 401.
+
+Cost on the hot path: header parsing and the checksum are checked in memory (a malformed key
+never reaches the database); then one indexed query fetches the key with its scopes; then one
+HMAC and a constant-time compare. Nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from . import crypto
+from .models import APIKey, KeyStatus
+
+# Longest header value we look at; anything longer cannot be a key (56 chars) and is refused
+# without further work.
+MAX_CREDENTIAL_LENGTH = 256
+KEY_PARAM_NAMES = frozenset(
+    {"api_key", "apikey", "api-key", "key", "access_token", "token", "x-api-key"}
+)
+
+MSG_MISSING = (
+    "No API key provided. Send it in the 'Authorization: Bearer <key>' header "
+    "or the 'X-API-Key: <key>' header."
+)
+MSG_IN_URL = (
+    "API keys are not accepted in the URL or the request body, where they end up in logs. "
+    "Send the key in the 'Authorization: Bearer <key>' or 'X-API-Key: <key>' header."
+)
+MSG_SCHEME = (
+    "Unsupported authorization scheme. Use 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+)
+MSG_EMPTY = "The API key is empty."
+MSG_MALFORMED = "Malformed API key: expected the form icrm_<public id>_<secret>."
+MSG_CHECKSUM = "Invalid API key: its checksum does not match (mistyped or truncated key)."
+MSG_AMBIGUOUS = "Two different API keys were sent (Authorization and X-API-Key). Send exactly one."
+MSG_UNKNOWN = "Invalid API key: no such key."
+MSG_REVOKED = "This API key has been revoked."
+MSG_EXPIRED = "This API key expired on {when}."
+MSG_GRACE_ENDED = "This API key was replaced by rotation; its grace period ended on {when}."
+
+LOOKUP_FIELDS = (
+    "id",
+    "name",
+    "public_id",
+    "key_hash",
+    "scopes",
+    "expires_at",
+    "revoked_at",
+    "grace_ends_at",
+    "replaced_by_id",
+    "replaced_by__public_id",
+    "rate_limit_per_minute",
+    "allowed_ips",
+    "allowed_origins",
+)
+
+
+class KeyPrincipal:
+    """``request.user`` for a key-authenticated request: the integration, not a Django user."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    pk = None
+
+    def __init__(self, key: APIKey) -> None:
+        self.key = key
+
+    def __str__(self) -> str:
+        return f"api-key:{self.key.public_id}"
+
+
+def _refuse(message: str, code: str) -> AuthenticationFailed:
+    return AuthenticationFailed(detail=message, code=code)
+
+
+def _key_in_url_or_body(request: HttpRequest) -> bool:
+    query = request.META.get("QUERY_STRING", "")
+    if query and (
+        crypto.looks_like_key(query) or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
+    ):
+        return True
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        try:
+            return any(
+                name.lower() in KEY_PARAM_NAMES or crypto.looks_like_key(str(value))
+                for name, value in request.POST.items()
+            )
+        except Exception:
+            return False
+    return False
+
+
+def credential_from_headers(request: HttpRequest) -> str | None:
+    """The key the client sent, or None when it sent none. Raises AuthenticationFailed for a
+    credential that is present but unusable (wrong scheme, empty, too long, two keys)."""
+    meta = request.META
+    authorization = meta.get("HTTP_AUTHORIZATION")
+    header_key = meta.get("HTTP_X_API_KEY")
+    bearer = None
+    if authorization is not None:
+        if len(authorization) > MAX_CREDENTIAL_LENGTH:
+            raise _refuse(MSG_MALFORMED, "malformed")
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":  # auth schemes are case-insensitive (RFC 9110 §11.1)
+            if header_key is None:
+                raise _refuse(MSG_SCHEME, "unsupported_scheme")
+        else:
+            bearer = value.strip()
+            if not bearer:
+                raise _refuse(MSG_EMPTY, "empty")
+    if header_key is not None:
+        if len(header_key) > MAX_CREDENTIAL_LENGTH:
+            raise _refuse(MSG_MALFORMED, "malformed")
+        header_key = header_key.strip()
+        if not header_key:
+            raise _refuse(MSG_EMPTY, "empty")
+        if bearer is not None and bearer != header_key:
+            raise _refuse(MSG_AMBIGUOUS, "ambiguous")
+    return bearer if bearer is not None else header_key
+
+
+def lookup(public_id: str) -> APIKey | None:
+    """The single query of the request path."""
+    try:
+        return (
+            APIKey.objects.select_related("replaced_by")
+            .only(*LOOKUP_FIELDS)
+            .get(public_id=public_id)
+        )
+    except APIKey.DoesNotExist:
+        return None
+
+
+def refusal_for_status(key: APIKey, now: Any) -> AuthenticationFailed | None:
+    status = key.status_at(now)
+    if status == KeyStatus.ACTIVE:
+        return None
+    if status == KeyStatus.EXPIRED:
+        return _refuse(MSG_EXPIRED.format(when=_when(key.expires_at)), "expired")
+    if key.revoked_at is None or (
+        key.grace_ends_at is not None and key.grace_ends_at <= key.revoked_at
+    ):
+        return _refuse(MSG_GRACE_ENDED.format(when=_when(key.grace_ends_at)), "grace_ended")
+    return _refuse(MSG_REVOKED, "revoked")
+
+
+def _when(moment: Any) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def authenticate_request(request: HttpRequest) -> APIKey | None:
+    """The whole check, usable outside DRF. Returns the key, None for no credential, or raises
+    AuthenticationFailed. Sets ``request.api_key`` once the secret matched (even for a
+    revoked or expired key) so usage is counted for it, and ``request.api_key_presented``."""
+    raw = credential_from_headers(request)
+    if raw is None:
+        if _key_in_url_or_body(request):
+            request.api_key_presented = True
+            raise _refuse(MSG_IN_URL, "key_in_url")
+        return None
+    request.api_key_presented = True
+    if _key_in_url_or_body(request):
+        raise _refuse(MSG_IN_URL, "key_in_url")
+    try:
+        public_id = crypto.parse_key(raw)
+    except crypto.KeyFormatError as exc:
+        raise _refuse(
+            MSG_CHECKSUM if exc.reason == "checksum" else MSG_MALFORMED, exc.reason
+        ) from None
+    key = lookup(public_id)
+    # An unknown id does the same work as a wrong secret, so timing tells them apart no better
+    # than the (identical) response does.
+    if (
+        not crypto.key_matches(raw, key.key_hash if key is not None else crypto.DUMMY_HASH)
+        or key is None
+    ):
+        raise _refuse(MSG_UNKNOWN, "unknown")
+    request.api_key = key
+    refusal = refusal_for_status(key, timezone.now())
+    if refusal is not None:
+        raise refusal
+    return key
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[KeyPrincipal, APIKey] | None:
+        key = authenticate_request(request._request)
+        if key is None:
+            return None
+        return KeyPrincipal(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,126 @@
+"""Key material: make a key, check its format and checksum, hash it.
+
+Pure functions: no database, and settings are read only when a function is called.
+
+Format: ``icrm_<public_id>_<secret><checksum>``
+  public_id  12 chars of [0-9A-Za-z], stored in clear, identifies the key
+  secret     32 chars of [0-9A-Za-z] from ``secrets`` (~190 bits)
+  checksum   6 chars: CRC32 (unsigned) of everything before it, base62, left-padded with "0"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import zlib
+from dataclasses import dataclass
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PREFIX = "icrm"
+PUBLIC_ID_LENGTH = 12
+SECRET_LENGTH = 32
+CHECKSUM_LENGTH = 6
+KEY_LENGTH = len(PREFIX) + 1 + PUBLIC_ID_LENGTH + 1 + SECRET_LENGTH + CHECKSUM_LENGTH  # 56
+
+_KEY_RE = re.compile(
+    rf"{PREFIX}_([0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})_([0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}})"
+)
+_PUBLIC_ID_RE = re.compile(rf"[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}}")
+
+
+class KeyFormatError(ValueError):
+    """The string is not a well-formed key. ``reason`` is "malformed" or "checksum"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    full: str
+    public_id: str
+
+    def __repr__(self) -> str:  # never let the secret reach a log through repr()
+        return f"NewKey(public_id={self.public_id!r})"
+
+
+def _random_string(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def base62(number: int, width: int) -> str:
+    """``number`` in base62 (0-9, A-Z, a-z), left-padded with "0" to ``width``."""
+    if number < 0:
+        raise ValueError("base62 takes a non-negative number")
+    digits = []
+    while number:
+        number, rem = divmod(number, 62)
+        digits.append(ALPHABET[rem])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def checksum(body: str) -> str:
+    """CRC32 (unsigned) of ``body`` as 6 base62 characters."""
+    return base62(zlib.crc32(body.encode("ascii")) & 0xFFFFFFFF, CHECKSUM_LENGTH)
+
+
+def new_public_id() -> str:
+    return _random_string(PUBLIC_ID_LENGTH)
+
+
+def make_key(public_id: str | None = None) -> NewKey:
+    """A fresh key. ``public_id`` may be given (the caller retries on a collision)."""
+    public_id = public_id or new_public_id()
+    if not _PUBLIC_ID_RE.fullmatch(public_id):
+        raise ValueError("public_id must be 12 characters of [0-9A-Za-z]")
+    body = f"{PREFIX}_{public_id}_{_random_string(SECRET_LENGTH)}"
+    return NewKey(full=body + checksum(body), public_id=public_id)
+
+
+def parse_key(raw: str) -> str:
+    """Check format and checksum without any I/O; return the public id or raise KeyFormatError."""
+    if len(raw) != KEY_LENGTH:
+        raise KeyFormatError("malformed")
+    match = _KEY_RE.fullmatch(raw)
+    if match is None:
+        raise KeyFormatError("malformed")
+    if not hmac.compare_digest(raw[-CHECKSUM_LENGTH:], checksum(raw[:-CHECKSUM_LENGTH])):
+        raise KeyFormatError("checksum")
+    return match.group(1)
+
+
+def looks_like_key(value: str) -> bool:
+    """True when ``value`` contains something shaped like one of our keys (for refusing
+    keys sent where they do not belong, e.g. the query string)."""
+    return f"{PREFIX}_" in value
+
+
+def _pepper() -> bytes:
+    from django.conf import settings
+
+    return settings.API_KEYS["PEPPER"].encode()
+
+
+def hash_key(full: str, *, pepper: bytes | None = None) -> str:
+    """HMAC-SHA256 of the full key under the server-side pepper, as 64 hex characters."""
+    return hmac.new(
+        pepper if pepper is not None else _pepper(), full.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def key_matches(full: str, stored_hash: str, *, pepper: bytes | None = None) -> bool:
+    """Constant-time comparison of ``full``'s hash with ``stored_hash``."""
+    return hmac.compare_digest(hash_key(full, pepper=pepper), stored_hash)
+
+
+# Compared against when the public id is unknown, so an unknown id costs the same work as a
+# wrong secret and the two cannot be told apart by timing.
+DUMMY_HASH = "0" * 64
+
+
+def display_id(public_id: str) -> str:
+    """How admins and logs name a key: ``icrm_<public_id>…``."""
+    return f"{PREFIX}_{public_id}…"

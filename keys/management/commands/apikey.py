@@ -1,0 +1,202 @@
+"""python manage.py apikey create|list|show|scopes|rotate|revoke ...
+
+``create`` and ``rotate`` print only the key on stdout (details go to stderr), so
+``KEY=$(python manage.py apikey create ...)`` works in scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from audit.actors import Actor
+from keys import selectors, services
+from keys.models import ExpiryPolicy, KeyStatus
+from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
+
+EXPIRES_HELP = "never, 30d, 90d (default), 1y, or a date YYYY-MM-DD (must be in the future)"
+_GRACE = re.compile(r"^(\d{1,7})([smhd])$")
+_GRACE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_grace(text: str) -> timedelta:
+    match = _GRACE.fullmatch(text.strip())
+    if not match:
+        raise CommandError(f"Grace period {text[:20]!r} is not like 1h, 24h, 7d, 90s or 30m.")
+    return timedelta(**{_GRACE_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def parse_expires(text: str) -> tuple[str, date | None]:
+    text = text.strip()
+    if text in (
+        ExpiryPolicy.NEVER,
+        ExpiryPolicy.DAYS_30,
+        ExpiryPolicy.DAYS_90,
+        ExpiryPolicy.YEAR_1,
+    ):
+        return text, None
+    try:
+        return ExpiryPolicy.CUSTOM, date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--expires {text[:20]!r}: expected {EXPIRES_HELP}.") from None
+
+
+class Command(BaseCommand):
+    help = "Manage API keys: create, list, show, scopes, rotate, revoke."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(
+            dest="subcommand", required=True, metavar="{create,list,show,scopes,rotate,revoke}"
+        )
+
+        def add_scope_args(p: CommandParser) -> None:
+            group = p.add_mutually_exclusive_group(required=True)
+            group.add_argument(
+                "--scope",
+                action="append",
+                metavar="MODULE:ACTION[,ACTION]",
+                help="e.g. --scope contacts:view,create --scope leads:view",
+            )
+            group.add_argument(
+                "--preset", choices=list(PRESETS), help="a preset from the admin manual"
+            )
+
+        p = sub.add_parser("create", help="generate a key; prints only the key")
+        p.add_argument("--name", required=True)
+        p.add_argument("--description", default="")
+        p.add_argument("--expires", default="90d", help=EXPIRES_HELP)
+        add_scope_args(p)
+
+        p = sub.add_parser("list", help="list keys")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--status", choices=[s.value for s in KeyStatus])
+        p.add_argument("--search", help="text in the name or description")
+
+        p = sub.add_parser("show", help="show one key")
+        p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
+        p.add_argument("--json", action="store_true")
+
+        p = sub.add_parser("scopes", help="replace a key's permissions")
+        p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
+        add_scope_args(p)
+
+        p = sub.add_parser(
+            "rotate",
+            help="new key value, old one works during a grace period; prints only the new key",
+        )
+        p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
+        p.add_argument("--grace", default="24h", help="1h, 24h (default), 7d, or <n>s / <n>m")
+
+        p = sub.add_parser("revoke", help="revoke a key: immediate and permanent")
+        p.add_argument("ref", metavar="ID_OR_PUBLIC_ID", nargs="?")
+        p.add_argument(
+            "--leaked", metavar="KEY", help="the full key string, e.g. found by a secret scanner"
+        )
+        p.add_argument("--reason", default="")
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        handler = getattr(self, f"do_{options['subcommand']}")
+        try:
+            handler(options)
+        except (services.KeyServiceError, selectors.KeyNotFound, ScopeError) as exc:
+            raise CommandError(str(exc)) from None
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _scopes(self, options: dict[str, Any]) -> dict[str, list[str]]:
+        if options.get("preset"):
+            return PRESETS[options["preset"]].scopes()
+        return parse_scope_args(options["scope"])
+
+    def _info(self, message: str) -> None:
+        self.stderr.write(message)
+
+    # --- subcommands ---------------------------------------------------------------------------
+
+    def do_create(self, options: dict[str, Any]) -> None:
+        policy, custom = parse_expires(options["expires"])
+        generated = services.key_generate(
+            name=options["name"],
+            description=options["description"],
+            scopes=self._scopes(options),
+            expiry_policy=policy,
+            expiry_date=custom,
+            actor=Actor.cli(),
+        )
+        key = generated.key
+        self._info(
+            f"Generated {key.display_id} {key.name!r} ({describe(key.scopes)}); "
+            "store it now: it cannot be shown again."
+        )
+        self.stdout.write(generated.full_key)
+
+    def do_list(self, options: dict[str, Any]) -> None:
+        keys = selectors.key_list(status=options.get("status"), search=options.get("search"))
+        rows = [selectors.key_summary(k) for k in keys]
+        if options["json"]:
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            self._info("No API keys match.")
+            return
+        self.stdout.write(f"{'ID':>5}  {'KEY':<20} {'STATUS':<8} {'EXPIRES':<17} NAME")
+        for r in rows:
+            expires = (r["expires_at"] or "never")[:16].replace("T", " ")
+            status = r["status"] + ("*" if r["in_grace_period"] else "")
+            self.stdout.write(f"{r['id']:>5}  {r['key']:<20} {status:<8} {expires:<17} {r['name']}")
+
+    def do_show(self, options: dict[str, Any]) -> None:
+        key = selectors.key_get(options["ref"])
+        data = selectors.key_detail(key)
+        if options["json"]:
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        for label, value in data.items():
+            if isinstance(value, dict | list):
+                value = describe(value) if label == "scopes" else json.dumps(value)
+            self.stdout.write(f"{label:>16}: {'' if value is None else value}")
+
+    def do_scopes(self, options: dict[str, Any]) -> None:
+        key = selectors.key_get(options["ref"])
+        key = services.key_update_scopes(key=key, scopes=self._scopes(options), actor=Actor.cli())
+        self.stdout.write(f"{key.display_id}: {describe(key.scopes)}")
+
+    def do_rotate(self, options: dict[str, Any]) -> None:
+        key = selectors.key_get(options["ref"])
+        rotated = services.key_rotate(
+            key=key, grace=parse_grace(options["grace"]), actor=Actor.cli()
+        )
+        self._info(
+            f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key works until "
+            f"{rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}. Store the new key now."
+        )
+        self.stdout.write(rotated.full_key)
+
+    def do_revoke(self, options: dict[str, Any]) -> None:
+        reason = options["reason"]
+        if options["leaked"]:
+            if options["ref"]:
+                raise CommandError("Give either a key id or --leaked KEY, not both.")
+            key = selectors.key_by_full_key(options["leaked"].strip())
+            reason = "reported leaked" + (f" ({reason})" if reason else "")
+        elif options["ref"]:
+            key = selectors.key_get(options["ref"])
+        else:
+            raise CommandError("Give the key to revoke (its id or public id), or --leaked KEY.")
+        if not options["yes"]:
+            if not sys.stdin.isatty():
+                raise CommandError("Revoking is immediate and permanent: pass --yes to confirm.")
+            answer = input(
+                f"Revoke {key.display_id} {key.name!r}? Integrations using it lose access "
+                "at once. Type 'yes' to confirm: "
+            )
+            if answer.strip().lower() != "yes":
+                raise CommandError("Not revoked.")
+        services.key_revoke(key=key, reason=reason, actor=Actor.cli())
+        self.stdout.write(f"Revoked {key.display_id} {key.name!r}.")

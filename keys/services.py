@@ -1,0 +1,275 @@
+"""Every change of an API key.
+
+Each function is keyword-only, takes the ``actor`` who acts, runs in one transaction, locks the
+row it changes and writes its audit entry in that same transaction. The admin, the API, the
+CLI and the Celery tasks call these; nothing else saves a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.models import AuditAction
+from audit.services import audit_record
+
+from . import crypto
+from .models import APIKey, ExpiryPolicy, KeyStatus
+from .scopes import ScopeError, Scopes, describe, normalize
+
+MAX_CUSTOM_EXPIRY_DAYS = 3650
+POLICY_DAYS = {ExpiryPolicy.DAYS_30: 30, ExpiryPolicy.DAYS_90: 90, ExpiryPolicy.YEAR_1: 365}
+
+
+class KeyServiceError(Exception):
+    """A refused change, with a message fit to show an admin or CLI user."""
+
+
+class KeyValidationError(KeyServiceError):
+    pass
+
+
+class KeyStateError(KeyServiceError):
+    pass
+
+
+@dataclass(frozen=True)
+class Generated:
+    key: APIKey
+    full_key: str  # shown once, never stored
+
+    def __repr__(self) -> str:
+        return f"Generated(key={self.key!r})"
+
+
+def compute_expiry(
+    policy: str, custom_date: date | None, *, now: datetime | None = None
+) -> datetime | None:
+    """Expiry time for a policy. A custom date means the key works through that whole day
+    (server time zone). Raises KeyValidationError for a date not in the future or absurdly far."""
+    now = now or timezone.now()
+    policy = ExpiryPolicy(policy)
+    if policy == ExpiryPolicy.NEVER:
+        return None
+    if policy == ExpiryPolicy.CUSTOM:
+        if custom_date is None:
+            raise KeyValidationError("Choose the custom expiry date.")
+        today = timezone.localdate(now)
+        if custom_date <= today:
+            raise KeyValidationError("The custom expiry date must be in the future.")
+        if custom_date > today + timedelta(days=MAX_CUSTOM_EXPIRY_DAYS):
+            raise KeyValidationError("The custom expiry date must be within 10 years.")
+        return timezone.make_aware(datetime.combine(custom_date + timedelta(days=1), time.min))
+    return now + timedelta(days=POLICY_DAYS[policy])
+
+
+def _clean_scopes(scopes: Mapping[str, Any]) -> Scopes:
+    try:
+        cleaned = normalize(scopes)
+    except ScopeError as exc:
+        raise KeyValidationError(str(exc)) from exc
+    if not cleaned:
+        raise KeyValidationError("Give the key at least one permission (module and action).")
+    return cleaned
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise KeyValidationError("The key needs a name.")
+    if len(name) > 100:
+        raise KeyValidationError("The name must be at most 100 characters.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise KeyValidationError("The name must not contain control characters.")
+    return name
+
+
+def _clean_description(description: str) -> str:
+    description = (description or "").strip()
+    if len(description) > 1000:
+        raise KeyValidationError("The description must be at most 1000 characters.")
+    if "\x00" in description:
+        raise KeyValidationError("The description must not contain NUL characters.")
+    return description
+
+
+def snapshot(key: APIKey) -> dict[str, Any]:
+    """What an audit entry records of a key (never its secret: there is none to record)."""
+    return {
+        "name": key.name,
+        "description": key.description,
+        "scopes": key.scopes,
+        "expiry_policy": key.expiry_policy,
+        "expires_at": key.expires_at,
+    }
+
+
+def _insert_new_key(**fields: Any) -> tuple[APIKey, str]:
+    """Insert a key with a fresh public id, retrying on the (astronomically rare) collision."""
+    for _ in range(5):
+        new = crypto.make_key()
+        try:
+            with transaction.atomic():
+                key = APIKey.objects.create(
+                    public_id=new.public_id, key_hash=crypto.hash_key(new.full), **fields
+                )
+            return key, new.full
+        except IntegrityError:
+            continue
+    raise RuntimeError("Could not allocate a unique public id")
+
+
+@transaction.atomic
+def key_generate(
+    *,
+    name: str,
+    scopes: Mapping[str, Any],
+    actor: Actor,
+    description: str = "",
+    expiry_policy: str = ExpiryPolicy.DAYS_90,
+    expiry_date: date | None = None,
+) -> Generated:
+    """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once."""
+    fields = {
+        "name": _clean_name(name),
+        "description": _clean_description(description),
+        "scopes": _clean_scopes(scopes),
+        "expiry_policy": ExpiryPolicy(expiry_policy),
+        "expires_at": compute_expiry(expiry_policy, expiry_date),
+        "created_by": actor.user,
+        "created_by_label": actor.label[:150],
+    }
+    key, full = _insert_new_key(**fields)
+    audit_record(
+        action=AuditAction.GENERATED,
+        actor=actor,
+        key=key,
+        after=snapshot(key),
+        message=f"Permissions: {describe(key.scopes)}",
+    )
+    return Generated(key=key, full_key=full)
+
+
+def _lock(key: APIKey | int) -> APIKey:
+    pk = key.pk if isinstance(key, APIKey) else key
+    return APIKey.objects.select_for_update().get(pk=pk)
+
+
+def _refuse_if_revoked(key: APIKey, doing: str) -> None:
+    if key.status == KeyStatus.REVOKED:
+        raise KeyStateError(f"This key is revoked; it cannot be {doing}.")
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def key_update(
+    *,
+    key: APIKey | int,
+    actor: Actor,
+    name: str = _UNSET,
+    description: str = _UNSET,
+    scopes: Mapping[str, Any] = _UNSET,
+    alert_volume_per_hour: int | None = _UNSET,
+    alert_error_rate_percent: float | None = _UNSET,
+    alert_unused_days: int | None = _UNSET,
+    alerts_muted: bool = _UNSET,
+    rate_limit_per_minute: int | None = _UNSET,
+    allowed_ips: str = _UNSET,
+    allowed_origins: str = _UNSET,
+) -> APIKey:
+    """Edit a key's details, permissions and settings. Takes effect on the very next request.
+    A scope change gets its own "scopes changed" audit entry with before/after; other changes
+    one "edited" entry. A revoked key cannot be edited (it can never be used again)."""
+    obj = _lock(key)
+    _refuse_if_revoked(obj, "edited")
+    changes: dict[str, Any] = {}
+    if name is not _UNSET:
+        changes["name"] = _clean_name(name)
+    if description is not _UNSET:
+        changes["description"] = _clean_description(description)
+    if scopes is not _UNSET:
+        changes["scopes"] = _clean_scopes(scopes)
+    for field, value in (
+        ("alert_volume_per_hour", alert_volume_per_hour),
+        ("alert_error_rate_percent", alert_error_rate_percent),
+        ("alert_unused_days", alert_unused_days),
+        ("alerts_muted", alerts_muted),
+        ("rate_limit_per_minute", rate_limit_per_minute),
+        ("allowed_ips", allowed_ips),
+        ("allowed_origins", allowed_origins),
+    ):
+        if value is not _UNSET:
+            changes[field] = value
+    rate = changes.get("alert_error_rate_percent")
+    if rate is not None and not 0 <= rate <= 100:
+        raise KeyValidationError("The error-rate threshold is a percentage between 0 and 100.")
+    if "allowed_ips" in changes:
+        from .netrules import normalize_networks
+
+        try:
+            changes["allowed_ips"] = normalize_networks(changes["allowed_ips"])
+        except ValueError as exc:
+            raise KeyValidationError(str(exc)) from exc
+
+    changed = {f: v for f, v in changes.items() if getattr(obj, f) != v}
+    if not changed:
+        return obj
+    before = {f: getattr(obj, f) for f in changed}
+    for f, v in changed.items():
+        setattr(obj, f, v)
+    obj.save(update_fields=list(changed))
+    if "scopes" in changed:
+        audit_record(
+            action=AuditAction.SCOPES_CHANGED,
+            actor=actor,
+            key=obj,
+            before={"scopes": before.pop("scopes")},
+            after={"scopes": obj.scopes},
+            message=f"Now: {describe(obj.scopes)}",
+        )
+    if before:
+        audit_record(
+            action=AuditAction.EDITED,
+            actor=actor,
+            key=obj,
+            before=before,
+            after={f: getattr(obj, f) for f in before},
+        )
+    return obj
+
+
+@transaction.atomic
+def key_update_scopes(*, key: APIKey | int, scopes: Mapping[str, Any], actor: Actor) -> APIKey:
+    """Replace a key's permissions (see key_update)."""
+    return key_update(key=key, scopes=scopes, actor=actor)
+
+
+@transaction.atomic
+def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
+    """Revoke a key: immediate and permanent; the next request with it gets 401.
+    Revoking a revoked key is refused, so each revocation has exactly one audit entry."""
+    obj = _lock(key)
+    now = timezone.now()
+    if obj.revoked_at is not None:
+        raise KeyStateError("This key is already revoked.")
+    obj.revoked_at = now
+    obj.revoked_by_label = actor.label[:150]
+    obj.revoke_reason = reason[:200]
+    obj.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
+    audit_record(
+        action=AuditAction.REVOKED,
+        actor=actor,
+        key=obj,
+        before={"status": "active"},
+        after={"status": "revoked"},
+        message=f"revoked: {reason}" if reason else "revoked",
+    )
+    return obj

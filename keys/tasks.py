@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers over services, idempotent, safe to run twice at once."""

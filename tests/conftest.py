@@ -1,0 +1,49 @@
+"""Shared fixtures: keys made through the real service, an API client, the actor of a test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from audit.actors import Actor
+from keys import services
+from keys.models import APIKey
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-browser",
+        action="store_true",
+        help="fail (instead of skip) when Chromium is missing for the browser tests",
+    )
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(label="test-admin", ip="127.0.0.1", user_agent="pytest")
+
+
+@pytest.fixture
+def make_key(db: Any, actor: Actor) -> Callable[..., tuple[APIKey, str]]:
+    """make_key({"contacts": ["view"]}, name=...) -> (key, full key string)."""
+
+    def make(scopes: dict[str, list[str]] | None = None, **kwargs: Any) -> tuple[APIKey, str]:
+        kwargs.setdefault("name", "Test key")
+        generated = services.key_generate(
+            scopes=scopes or {"contacts": ["view"]}, actor=actor, **kwargs
+        )
+        return generated.key, generated.full_key
+
+    return make
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def bearer(full_key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}

@@ -1,0 +1,76 @@
+import re
+import zlib
+
+import pytest
+
+from keys import crypto
+
+
+def test_key_has_the_documented_format():
+    new = crypto.make_key()
+    assert re.fullmatch(r"icrm_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}", new.full)
+    assert new.full.split("_")[1] == new.public_id
+    assert len(new.full) == crypto.KEY_LENGTH == 56
+
+
+def test_checksum_is_base62_crc32_of_everything_before_it():
+    new = crypto.make_key()
+    body, check = new.full[:-6], new.full[-6:]
+    value = zlib.crc32(body.encode()) & 0xFFFFFFFF
+    decoded = 0
+    for ch in check:
+        decoded = decoded * 62 + crypto.ALPHABET.index(ch)
+    assert decoded == value
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"), [(0, "000000"), (61, "00000z"), (62, "000010"), (2**32 - 1, "4gfFC3")]
+)
+def test_base62_alphabet_order_and_padding(number, expected):
+    assert crypto.base62(number, 6) == expected
+
+
+def test_parse_accepts_a_fresh_key_and_returns_its_public_id():
+    new = crypto.make_key()
+    assert crypto.parse_key(new.full) == new.public_id
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda k: k[:-1],
+        lambda k: k + "a",
+        lambda k: k.replace("icrm_", "ICRM_"),
+        lambda k: k.replace("_", "-"),
+        lambda k: "x" * 56,
+        lambda k: k[:20] + "é" + k[21:],
+        lambda k: "",
+    ],
+)
+def test_parse_refuses_malformed(mangle):
+    with pytest.raises(crypto.KeyFormatError) as exc:
+        crypto.parse_key(mangle(crypto.make_key().full))
+    assert exc.value.reason == "malformed"
+
+
+def test_one_changed_character_fails_the_checksum():
+    full = crypto.make_key().full
+    i = 30
+    changed = full[:i] + ("A" if full[i] != "A" else "B") + full[i + 1 :]
+    with pytest.raises(crypto.KeyFormatError) as exc:
+        crypto.parse_key(changed)
+    assert exc.value.reason == "checksum"
+
+
+def test_hash_is_keyed_by_the_pepper():
+    full = crypto.make_key().full
+    h1 = crypto.hash_key(full, pepper=b"one")
+    assert len(h1) == 64
+    assert h1 != crypto.hash_key(full, pepper=b"two")
+    assert crypto.key_matches(full, h1, pepper=b"one")
+    assert not crypto.key_matches(full, h1, pepper=b"two")
+
+
+def test_repr_never_shows_the_secret():
+    new = crypto.make_key()
+    assert new.full not in repr(new)
