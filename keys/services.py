@@ -273,3 +273,79 @@ def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
         message=f"revoked: {reason}" if reason else "revoked",
     )
     return obj
+
+
+GRACE_CHOICES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+MAX_GRACE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Rotated:
+    key: APIKey  # the new key
+    old_key: APIKey  # the old key, now in its grace period
+    full_key: str  # the new key's value, shown once
+
+    def __repr__(self) -> str:
+        return f"Rotated(key={self.key!r}, old_key={self.old_key!r})"
+
+
+@transaction.atomic
+def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
+    """Issue a new key value with the same name, description, permissions and settings. The
+    old key keeps working until ``now + grace`` and is then refused (enforced on every request
+    from its timestamps; the grace job records the revocation). The old row is locked, so two
+    concurrent rotations of one key make exactly one new key; rotating a key that is revoked,
+    expired or already replaced is refused."""
+    if grace <= timedelta(0) or grace > MAX_GRACE:
+        raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
+    old = _lock(key)
+    now = timezone.now()
+    status = old.status_at(now)
+    if status != KeyStatus.ACTIVE:
+        raise KeyStateError(
+            f"This key is {status.label.lower()}; only an active key can be rotated."
+        )
+    if old.replaced_by_id is not None:
+        raise KeyStateError("This key was already rotated; rotate its replacement instead.")
+    if old.expiry_policy == ExpiryPolicy.CUSTOM:
+        expires_at = old.expires_at
+    else:
+        expires_at = compute_expiry(old.expiry_policy, None, now=now)
+    new, full = _insert_new_key(
+        name=old.name,
+        description=old.description,
+        scopes=old.scopes,
+        expiry_policy=old.expiry_policy,
+        expires_at=expires_at,
+        created_by=actor.user,
+        created_by_label=actor.label[:150],
+        alert_volume_per_hour=old.alert_volume_per_hour,
+        alert_error_rate_percent=old.alert_error_rate_percent,
+        alert_unused_days=old.alert_unused_days,
+        alerts_muted=old.alerts_muted,
+        rate_limit_per_minute=old.rate_limit_per_minute,
+        allowed_ips=old.allowed_ips,
+        allowed_origins=old.allowed_origins,
+    )
+    old.replaced_by = new
+    old.grace_ends_at = now + grace
+    old.save(update_fields=["replaced_by", "grace_ends_at"])
+    audit_record(
+        action=AuditAction.ROTATED,
+        actor=actor,
+        key=old,
+        after={"replaced_by": new.public_id, "grace_ends_at": old.grace_ends_at},
+        message=f"Replaced by icrm_{new.public_id}…; old key works until {old.grace_ends_at:%Y-%m-%d %H:%M %Z}",
+    )
+    audit_record(
+        action=AuditAction.GENERATED,
+        actor=actor,
+        key=new,
+        after=snapshot(new),
+        message=f"By rotation of icrm_{old.public_id}…",
+    )
+    return Rotated(key=new, old_key=old, full_key=full)

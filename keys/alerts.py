@@ -1,0 +1,1 @@
+"""Usage alerts (called by keys.tasks). To be completed."""
