@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -101,6 +102,65 @@ def key_detail(key: APIKey) -> dict[str, Any]:
     return data
 
 
+def requests_24h_by_key(key_ids: list[int]) -> dict[int, int]:
+    """Requests in the last 24 hours for many keys, in one aggregate query (key list pages)."""
+    from django.db.models import Sum
+
+    from .models import UsageHour
+
+    since = timezone.now() - timedelta(hours=24)
+    rows = (
+        UsageHour.objects.filter(
+            key_id__in=key_ids, hour__gte=since.replace(minute=0, second=0, microsecond=0)
+        )
+        .values("key_id")
+        .annotate(total=Sum("requests"))
+    )
+    return {r["key_id"]: r["total"] for r in rows}
+
+
 def key_usage(key: APIKey) -> dict[str, Any]:
-    """Usage statistics of one key. Completed by the usage-tracking work."""
-    return {"last_used_at": key.last_used_at.isoformat() if key.last_used_at else None}
+    """Usage statistics of one key, shared by the admin key page, `apikey show` and the API.
+
+    Keys: total_requests, requests_24h, last_used_at (ISO or None), error_rate (percent or
+    None when no requests), top_endpoints [{endpoint, requests, errors}] (top 10),
+    hourly [{hour (ISO), requests, errors}] for the last 7 days (168 entries, oldest first).
+    """
+    from django.db.models import Sum
+
+    from .models import UsageHour
+
+    now = timezone.now()
+    rows = UsageHour.objects.filter(key=key)
+    totals = rows.aggregate(requests=Sum("requests"), errors=Sum("errors"))
+    total, errors = totals["requests"] or 0, totals["errors"] or 0
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    last_24h = (
+        rows.filter(hour__gte=this_hour - timedelta(hours=23)).aggregate(n=Sum("requests"))["n"]
+        or 0
+    )
+    top = list(
+        rows.values("endpoint")
+        .annotate(requests=Sum("requests"), errors=Sum("errors"))
+        .order_by("-requests", "endpoint")[:10]
+    )
+    start = this_hour - timedelta(hours=167)
+    by_hour = {
+        r["hour"]: r
+        for r in rows.filter(hour__gte=start)
+        .values("hour")
+        .annotate(requests=Sum("requests"), errors=Sum("errors"))
+    }
+    hourly = []
+    for i in range(168):
+        hour = start + timedelta(hours=i)
+        r = by_hour.get(hour, {"requests": 0, "errors": 0})
+        hourly.append({"hour": hour.isoformat(), "requests": r["requests"], "errors": r["errors"]})
+    return {
+        "total_requests": total,
+        "requests_24h": last_24h,
+        "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
+        "error_rate": round(100 * errors / total, 2) if total else None,
+        "top_endpoints": top,
+        "hourly": hourly,
+    }
