@@ -1,6 +1,12 @@
-"""Settings for the test suite: production-like (DEBUG off), never reads a developer's .env."""
+"""Settings for the test suite: production-like (DEBUG off), never reads a developer's .env.
+
+Each test process gets its own SQLite file and filesystem-broker folders, so several suites
+(or xdist workers) can run at once on one machine.
+"""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("API_KEY_PEPPER", "test-pepper")
@@ -8,7 +14,23 @@ os.environ["CRM_KEYS_READ_DOTENV"] = "0"
 os.environ.setdefault("DJANGO_DEBUG", "0")
 
 from .settings import *  # noqa: F403
+from .settings import DATABASES, REDIS_URL, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+_run_dir = Path(tempfile.mkdtemp(prefix=f"crm-keys-test-{os.getpid()}-", dir=VAR_DIR))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(_run_dir / "test-db.sqlite3")}
+if not REDIS_URL:
+    for _sub in ("out", "processed"):
+        (_run_dir / "broker" / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_run_dir / "broker" / "out"),
+        "data_folder_out": str(_run_dir / "broker" / "out"),
+        "processed_folder": str(_run_dir / "broker" / "processed"),
+        "store_processed": False,
+    }
+CELERY_BEAT_SCHEDULE_FILENAME = str(_run_dir / "celerybeat-schedule")
