@@ -137,6 +137,8 @@ API_KEYS = {
     "ROTATION_REMINDER_DAYS": 90,
     "EXPIRY_REMINDER_DAYS": 7,
     "USAGE_RETENTION_DAYS": env.int("API_KEY_USAGE_RETENTION_DAYS", default=90),
+    # Failed authentications allowed per client IP per minute before it gets 429.
+    "AUTH_FAILURES_PER_MINUTE": env.int("API_KEY_AUTH_FAILURES_PER_MINUTE", default=30),
     # How often the in-process usage buffer is shipped to Redis / the database (seconds).
     "USAGE_SHIP_INTERVAL": env.float("API_KEY_USAGE_SHIP_INTERVAL", default=1.0),
 }

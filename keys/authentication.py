@@ -8,15 +8,18 @@ HMAC and a constant-time compare. Nothing is written.
 from __future__ import annotations
 
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Throttled
 from rest_framework.request import Request
 
-from . import crypto
+from crm_keys.net import client_ip
+
+from . import crypto, denials, netrules, ratelimit
 from .models import APIKey, KeyStatus
 
 # Longest header value we look at; anything longer cannot be a key (56 chars) and is refused
@@ -45,6 +48,12 @@ MSG_UNKNOWN = "Invalid API key: no such key."
 MSG_REVOKED = "This API key has been revoked."
 MSG_EXPIRED = "This API key expired on {when}."
 MSG_GRACE_ENDED = "This API key was replaced by rotation; its grace period ended on {when}."
+MSG_TOO_MANY_FAILURES = "Too many failed authentication attempts from your address."
+MSG_BROWSER = (
+    "API keys are for server-to-server use and are refused in browser requests: never expose a "
+    "key in client-side code. (An admin can allow specific origins on the key.)"
+)
+MSG_IP_DENIED = "This API key may not be used from your address ({ip})."
 
 LOOKUP_FIELDS = (
     "id",
@@ -158,10 +167,7 @@ def _when(moment: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def authenticate_request(request: HttpRequest) -> APIKey | None:
-    """The whole check, usable outside DRF. Returns the key, None for no credential, or raises
-    AuthenticationFailed. Sets ``request.api_key`` once the secret matched (even for a
-    revoked or expired key) so usage is counted for it, and ``request.api_key_presented``."""
+def _check_credential(request: HttpRequest) -> APIKey | None:
     raw = credential_from_headers(request)
     if raw is None:
         if _key_in_url_or_body(request):
@@ -179,16 +185,66 @@ def authenticate_request(request: HttpRequest) -> APIKey | None:
         ) from None
     key = lookup(public_id)
     # An unknown id does the same work as a wrong secret, so timing tells them apart no better
-    # than the (identical) response does.
-    if (
-        not crypto.key_matches(raw, key.key_hash if key is not None else crypto.DUMMY_HASH)
-        or key is None
-    ):
+    # than the (identical) response does. Only after the secret matched may we say more.
+    matched = crypto.key_matches(raw, key.key_hash if key is not None else crypto.DUMMY_HASH)
+    if key is None or not matched:
         raise _refuse(MSG_UNKNOWN, "unknown")
     request.api_key = key
     refusal = refusal_for_status(key, timezone.now())
     if refusal is not None:
         raise refusal
+    return key
+
+
+def _enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None:
+    """Per-key protections, after the key is known to be valid: browser use, IP allowlist,
+    rate limit."""
+    meta = request.META
+    origin = meta.get("HTTP_ORIGIN")
+    if (
+        origin is not None
+        or meta.get("HTTP_SEC_FETCH_MODE") == "cors"
+        or meta.get("HTTP_SEC_FETCH_SITE") == "cross-site"
+    ) and (origin is None or origin.strip() not in key.allowed_origins.split()):
+        raise PermissionDenied(MSG_BROWSER)
+    if key.allowed_ips and not netrules.ip_allowed(ip, _networks(key.allowed_ips)):
+        denials.record_ip_denial(key, ip, request)
+        raise PermissionDenied(MSG_IP_DENIED.format(ip=ip or "unknown"))
+    if key.rate_limit_per_minute:
+        allowed, retry_after = ratelimit.hit(f"key:{key.pk}", key.rate_limit_per_minute, 60)
+        if not allowed:
+            raise Throttled(
+                wait=retry_after,
+                detail=f"Rate limit of {key.rate_limit_per_minute} requests per minute exceeded for this API key.",
+            )
+
+
+@lru_cache(maxsize=1024)
+def _networks(text: str) -> list:
+    return netrules.parse_networks(text)
+
+
+def authenticate_request(request: HttpRequest) -> APIKey | None:
+    """The whole check, usable outside DRF. Returns the key, None for no credential, or raises
+    (401 AuthenticationFailed, 403 PermissionDenied, 429 Throttled). Sets ``request.api_key``
+    once the secret matched (even for a revoked or expired key) so usage is counted for it, and
+    ``request.api_key_presented`` when any credential was sent.
+
+    A client IP with too many failed attempts is refused before any key lookup."""
+    ip = client_ip(request)
+    wait = ratelimit.failures.retry_after(ip)
+    if wait is not None:
+        request.api_key_presented = True
+        raise Throttled(wait=wait, detail=MSG_TOO_MANY_FAILURES)
+    try:
+        key = _check_credential(request)
+    except AuthenticationFailed:
+        wait = ratelimit.failures.record_failure(ip)
+        if wait is not None:
+            raise Throttled(wait=wait, detail=MSG_TOO_MANY_FAILURES) from None
+        raise
+    if key is not None:
+        _enforce_key_rules(request, key, ip)
     return key
 
 
