@@ -8,6 +8,8 @@ from typing import Any
 
 import django_filters
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -149,6 +151,10 @@ class CRMViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"[0-9]+"
     ordering = ["id"]
 
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        summary="Export as CSV (same filters as the list)",
+    )
     @action(detail=False, methods=["get"], key_action="export")
     def export(self, request: Request) -> StreamingHttpResponse:
         """All rows matching the same filters as the list, as CSV, streamed."""

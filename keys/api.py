@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,12 +43,30 @@ def json_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"detail": "Internal error. It has been logged."}, status=500)
 
 
+class KeyInfoSerializer(serializers.Serializer):
+    """Documentation of GET /api/v1/key/ (the view returns selectors.key_self_description)."""
+
+    name = serializers.CharField()
+    public_id = serializers.CharField()
+    scopes = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    expires_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.ChoiceField(choices=["active", "expired", "revoked"])
+    in_grace_period = serializers.BooleanField()
+    grace_ends_at = serializers.DateTimeField(allow_null=True)
+    replaced_by = serializers.CharField(allow_null=True)
+    total_requests = serializers.IntegerField(required=False)
+    requests_24h = serializers.IntegerField(required=False)
+
+
 class KeyInfoView(APIView):
     """Tells an integration about its own key. Any valid key may call it; no scope needed."""
 
     permission_classes = [HasValidKey]
     key_module = "key"  # declared so the deny-by-default walk sees it; HasValidKey decides
 
+    @extend_schema(
+        responses=KeyInfoSerializer, summary="The calling key: name, scopes, expiry, grace period"
+    )
     def get(self, request: Request) -> Response:
         key: APIKey = request.auth
         return Response(selectors.key_self_description(key))

@@ -160,6 +160,8 @@ def test_every_api_view_declares_its_module():
             continue
         view_class = getattr(callback, "cls", None)
         assert view_class is not None, route
+        if route in ("api/schema/", "api/docs/"):
+            continue  # public documentation, no key involved
         perms = view_class.permission_classes
         assert perms and all(p in (HasKeyScope, HasValidKey) for p in perms), route
         if HasKeyScope in perms:
