@@ -16,5 +16,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+handler400 = "crm_keys.views.bad_request"
+handler403 = "crm_keys.views.permission_denied"
 handler404 = "crm_keys.views.not_found"
 handler500 = "crm_keys.views.server_error"

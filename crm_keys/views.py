@@ -1,9 +1,24 @@
 """Error pages: JSON under /api/, Django's usual pages elsewhere."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from keys.api import json_not_found, json_server_error
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "Bad request: the request could not be read (too large or malformed)."},
+            status=400,
+        )
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Permission denied."}, status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

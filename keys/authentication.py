@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.base import ModelState
@@ -103,13 +104,21 @@ def _key_in_url_or_body(request: HttpRequest) -> bool:
         return True
     content_type = request.META.get("CONTENT_TYPE", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        # Read the raw body (cached by Django), not request.POST: parsing the form here would
+        # leave DRF an empty stream and turn a clear 415 into a confusing 400.
         try:
-            return any(
-                name.lower() in KEY_PARAM_NAMES or crypto.looks_like_key(str(value))
-                for name, value in request.POST.items()
-            )
-        except Exception:
+            body = request.body
+        except Exception:  # an unreadable or oversized body is DRF's to refuse
             return False
+        if crypto.PREFIX.encode() + b"_" in body:
+            return True
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            names = {
+                name.lower()
+                for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+            }
+            return bool(names & KEY_PARAM_NAMES)
+        return any(f'name="{name}"'.encode() in body.lower() for name in KEY_PARAM_NAMES)
     return False
 
 
