@@ -1,0 +1,1 @@
+"""Benchmarks for crm-keys (`make bench`): never collected by the test suite."""

@@ -1,0 +1,306 @@
+"""Section "requests": A / B / C rounds through the WSGI handler, query counts, rejected
+requests, and the pyinstrument profile of B."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from bench.data import Fixture
+from bench.wsgi import Caller, make_environ, redis_round_trips
+
+
+@dataclass
+class Variant:
+    name: str
+    label: str
+    group: str  # "detail", "list" or "rejected"
+    environ: dict[str, Any]
+    expect: int
+    baseline: str | None  # the variant whose time this one's overhead is measured against
+    context: Callable[[], AbstractContextManager[Any]] = nullcontext
+    per_round: list[float] = field(default_factory=list)  # µs per request, one per round
+
+
+@contextmanager
+def usage_tracking_off() -> Iterator[None]:
+    """B without the usage recorder (the rest of B unchanged): the cost of tracking."""
+    from keys import usage
+
+    with mock.patch.object(usage, "record_request", lambda *args, **kwargs: None):
+        yield
+
+
+def variants(fx: Fixture) -> list[Variant]:
+    cid = fx.contact_id
+    bearer = {"Authorization": f"Bearer {fx.crm_key}"}
+    api_key = {"Authorization": f"Api-Key {fx.drf_key}"}
+    detail_a = f"/api/bench-a/contacts/{cid}/"
+    detail_b = f"/api/v1/contacts/{cid}/"
+    detail_c = f"/api/bench-c/contacts/{cid}/"
+    return [
+        Variant("A", "no authentication", "detail", make_environ(detail_a), 200, None),
+        Variant(
+            "B",
+            "crm-keys (as deployed)",
+            "detail",
+            make_environ(detail_b, headers=bearer),
+            200,
+            "A",
+        ),
+        Variant(
+            "B-notrack",
+            "crm-keys without usage tracking",
+            "detail",
+            make_environ(detail_b, headers=bearer),
+            200,
+            "A",
+            usage_tracking_off,
+        ),
+        Variant(
+            "B-xapikey",
+            "crm-keys, X-API-Key header",
+            "detail",
+            make_environ(detail_b, headers={"X-API-Key": fx.crm_key}),
+            200,
+            "A",
+        ),
+        Variant(
+            "C",
+            "djangorestframework-api-key HasAPIKey",
+            "detail",
+            make_environ(detail_c, headers=api_key),
+            200,
+            "A",
+        ),
+        Variant(
+            "A-list",
+            "no authentication (list of 50)",
+            "list",
+            make_environ("/api/bench-a/contacts/"),
+            200,
+            None,
+        ),
+        Variant(
+            "B-list",
+            "crm-keys (list of 50)",
+            "list",
+            make_environ("/api/v1/contacts/", headers=bearer),
+            200,
+            "A-list",
+        ),
+        Variant(
+            "C-list",
+            "HasAPIKey (list of 50)",
+            "list",
+            make_environ("/api/bench-c/contacts/", headers=api_key),
+            200,
+            "A-list",
+        ),
+        Variant(
+            "B-badsum",
+            "crm-keys, bad checksum -> 401",
+            "rejected",
+            make_environ(detail_b, headers={"Authorization": f"Bearer {fx.crm_key_bad_checksum}"}),
+            401,
+            None,
+        ),
+        Variant(
+            "B-revoked",
+            "crm-keys, revoked key -> 401",
+            "rejected",
+            make_environ(detail_b, headers={"Authorization": f"Bearer {fx.crm_key_revoked}"}),
+            401,
+            None,
+        ),
+        Variant(
+            "C-malformed",
+            "HasAPIKey, malformed key -> 403",
+            "rejected",
+            make_environ(detail_c, headers={"Authorization": f"Api-Key {fx.drf_key_malformed}"}),
+            403,
+            None,
+        ),
+        Variant(
+            "C-revoked",
+            "HasAPIKey, revoked key -> 403",
+            "rejected",
+            make_environ(detail_c, headers={"Authorization": f"Api-Key {fx.drf_key_revoked}"}),
+            403,
+            None,
+        ),
+    ]
+
+
+def _check(call: Caller, v: Variant) -> str | None:
+    with v.context():
+        status, _headers, body = call.call_full(v.environ)
+    if status != v.expect:
+        return f"expected {v.expect}, got {status}: {body[:300]!r}"
+    return None
+
+
+def _queries(call: Caller, v: Variant) -> dict[str, Any]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with v.context(), redis_round_trips.counting() as redis_calls:
+        with CaptureQueriesContext(connection) as ctx:
+            call(v.environ)
+        redis_count = redis_calls.count
+    return {
+        "queries": len(ctx.captured_queries),
+        "sql": [q["sql"][:400] for q in ctx.captured_queries],
+        "redis_round_trips": redis_count,
+    }
+
+
+def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[str], None]) -> dict:
+    call = Caller(app)
+    vs = variants(fx)
+    errors: dict[str, str] = {}
+    for v in vs:
+        problem = _check(call, v)
+        if problem:
+            errors[v.name] = problem
+            log(f"  ! {v.name}: {problem}")
+    active = [v for v in vs if v.name not in errors]
+    # Warm-up: import paths, caches, the SQLite page cache, the PostgreSQL plan cache.
+    for v in active:
+        with v.context():
+            for _ in range(max(20, per_round // 10)):
+                call(v.environ)
+    query_info = {v.name: _queries(call, v) for v in active}
+
+    counts = {"detail": per_round, "rejected": per_round, "list": max(10, per_round // 4)}
+    deadline = time.monotonic() + 60 * 30
+    for r in range(rounds):
+        for v in active:
+            n = counts[v.group]
+            bad = 0
+            with v.context():
+                gc.collect()
+                t0 = time.perf_counter_ns()
+                for _ in range(n):
+                    if call(v.environ) != v.expect:
+                        bad += 1
+                elapsed = time.perf_counter_ns() - t0
+            if bad:
+                errors.setdefault(v.name, f"{bad} unexpected statuses in round {r}")
+            v.per_round.append(elapsed / n / 1000)
+        log(
+            f"  round {r + 1}/{rounds}: "
+            + " ".join(f"{v.name}={v.per_round[-1]:.0f}" for v in active)
+        )
+        if time.monotonic() > deadline:
+            log("  time limit reached; stopping rounds early")
+            break
+
+    medians = {v.name: statistics.median(v.per_round) for v in active}
+    results: dict[str, Any] = {}
+    for v in active:
+        med = medians[v.name]
+        entry: dict[str, Any] = {
+            "label": v.label,
+            "group": v.group,
+            "expect": v.expect,
+            "median_us": round(med, 1),
+            "min_us": round(min(v.per_round), 1),
+            "max_us": round(max(v.per_round), 1),
+            "requests_per_s": round(1e6 / med, 1),
+            "rounds_us": [round(x, 1) for x in v.per_round],
+            "requests_per_round": counts[v.group],
+            **query_info[v.name],
+        }
+        if v.baseline and v.baseline in medians:
+            entry["overhead_us"] = round(med - medians[v.baseline], 1)
+        results[v.name] = entry
+
+    def ratio(b: str, c: str) -> float | None:
+        bo = results.get(b, {}).get("overhead_us")
+        co = results.get(c, {}).get("overhead_us")
+        if bo is None or co is None or co <= 0:
+            return None
+        return round(bo / co, 2)
+
+    return {
+        "variants": results,
+        "ratio_detail": ratio("B", "C"),
+        "ratio_detail_notrack": ratio("B-notrack", "C"),
+        "ratio_list": ratio("B-list", "C-list"),
+        "rounds": rounds,
+        "errors": errors,
+    }
+
+
+# --- Profile ----------------------------------------------------------------------------------
+
+INTERESTING = (
+    "/keys/",
+    "/crm_keys/",
+    "/audit/",
+)
+
+
+def _walk_inclusive(frame: Any, active: frozenset, totals: dict) -> None:
+    ident = (frame.function, frame.file_path_short or frame.file_path or "")
+    if ident not in active:
+        totals[ident] = totals.get(ident, 0.0) + frame.time
+        active = active | {ident}
+    for child in frame.children:
+        _walk_inclusive(child, active, totals)
+
+
+def profile(app: Any, fx: Fixture, *, requests: int, path_txt: str, log: Callable) -> dict:
+    from pyinstrument import Profiler
+
+    call = Caller(app)
+    v = next(v for v in variants(fx) if v.name == "B")
+    a = next(v for v in variants(fx) if v.name == "A")
+    out: dict[str, Any] = {"requests": requests}
+    texts = []
+    for variant in (v, a):
+        for _ in range(200):
+            call(variant.environ)
+        profiler = Profiler(interval=0.0001)
+        gc.collect()
+        profiler.start()
+        for _ in range(requests):
+            call(variant.environ)
+        profiler.stop()
+        session = profiler.last_session
+        root = session.root_frame()
+        totals: dict = {}
+        if root is not None:
+            _walk_inclusive(root, frozenset(), totals)
+        per_req = {
+            f"{fn} ({path})": round(t / requests * 1e6, 1)
+            for (fn, path), t in sorted(totals.items(), key=lambda kv: -kv[1])
+        }
+        ours = {k: us for k, us in per_req.items() if any(p in k for p in INTERESTING)}
+        out[variant.name] = {
+            "wall_us_per_request": round(session.duration / requests * 1e6, 1),
+            "top_inclusive_us": dict(list(per_req.items())[:40]),
+            "crm_keys_functions_us": dict(list(ours.items())[:30]),
+        }
+        text = profiler.output_text(unicode=True, color=False, show_all=False)
+        texts.append(
+            f"===== variant {variant.name} ({variant.label}): {requests} requests, "
+            f"{out[variant.name]['wall_us_per_request']} µs/request under the profiler =====\n"
+            + "Inclusive µs per request, crm-keys code:\n"
+            + "\n".join(f"  {us:8.1f}  {k}" for k, us in ours.items())
+            + "\n\nInclusive µs per request, top frames:\n"
+            + "\n".join(f"  {us:8.1f}  {k}" for k, us in list(per_req.items())[:40])
+            + "\n\n"
+            + text
+        )
+    with open(path_txt, "w", encoding="utf-8") as fh:
+        fh.write("\n\n".join(texts))
+    log(f"  profile written to {path_txt}")
+    return out

@@ -1,0 +1,224 @@
+"""`make bench`: the crm-keys benchmark. Runs each backend in its own process (SQLite always;
+PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set), prints a summary table and writes
+bench/results/latest.json. See bench/README.md.
+
+    python bench/run.py [--quick] [--only SECTION] [--backend sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from bench.suite import SECTIONS  # noqa: E402
+
+CHILD_TIMEOUT = 60 * 60
+
+
+def git_describe() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    out = RESULTS / f"{backend}.json"
+    out.unlink(missing_ok=True)
+    profile_out = RESULTS / f"profile-B-{backend}.txt"
+    env = {**os.environ, "BENCH_BACKEND": backend, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.suite",
+        "--out",
+        str(out),
+        "--profile-out",
+        str(profile_out),
+    ]
+    if args.quick:
+        cmd.append("--quick")
+    if args.only:
+        cmd += ["--only", args.only]
+    print(f"\n=== {backend} ===", flush=True)
+    t0 = time.perf_counter()
+    try:
+        code = subprocess.run(cmd, cwd=ROOT, env=env, timeout=CHILD_TIMEOUT, check=False).returncode
+    except subprocess.TimeoutExpired:
+        code = -1
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def fmt(value: Any, spec: str = ",.0f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        return format(value, spec)
+    return str(value)
+
+
+def summary(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for backend, res in results["backends"].items():
+        sections = res.get("sections", {})
+        lines.append("")
+        lines.append(
+            f"## {backend}: {res.get('database', '?')}, Redis {'on' if res.get('redis') else 'off'}, "
+            f"CONN_MAX_AGE={res.get('conn_max_age')}, data {res.get('data')}"
+        )
+        req = sections.get("requests")
+        if req and "variants" in req:
+            lines.append(
+                f"{'variant':<12} {'what':<40} {'median µs':>10} {'req/s':>8} {'min-max µs':>15} "
+                f"{'overhead µs':>12} {'queries':>8} {'redis':>6}"
+            )
+            for name, v in req["variants"].items():
+                lines.append(
+                    f"{name:<12} {v['label'][:40]:<40} {fmt(v['median_us']):>10} "
+                    f"{fmt(v['requests_per_s']):>8} "
+                    f"{fmt(v['min_us']) + '-' + fmt(v['max_us']):>15} "
+                    f"{fmt(v.get('overhead_us'), '+,.0f'):>12} {v['queries']:>8} "
+                    f"{v['redis_round_trips']:>6}"
+                )
+            lines.append(
+                f"(B-A)/(C-A): detail {fmt(req.get('ratio_detail'), '.2f')}, "
+                f"list {fmt(req.get('ratio_list'), '.2f')}, "
+                f"detail without tracking {fmt(req.get('ratio_detail_notrack'), '.2f')}  (target ≤ 0.50)"
+            )
+            if req.get("errors"):
+                lines.append(f"errors: {req['errors']}")
+        prof = sections.get("profile")
+        if prof and "B" in prof:
+            top = list(prof["B"].get("crm_keys_functions_us", {}).items())[:8]
+            lines.append("profile of B, crm-keys code (inclusive µs/request under the profiler):")
+            lines += [f"  {us:7.1f}  {name}" for name, us in top]
+        adm = sections.get("admin")
+        if adm:
+            if adm.get("available"):
+                for page in ("list", "list_last_page", "search", "change_busy_key"):
+                    p = adm.get(page)
+                    if p and p.get("available"):
+                        lines.append(
+                            f"admin {page}: {p['median_ms']} ms, {p['queries']} queries "
+                            f"({adm['keys']:,} keys, {adm['usage_rows']:,} usage rows)"
+                        )
+                    elif p:
+                        lines.append(f"admin {page}: HTTP {p.get('status')}")
+            else:
+                lines.append(f"admin: not available ({adm.get('reason') or adm.get('error')})")
+        grace = sections.get("grace")
+        if grace:
+            if grace.get("available"):
+                lines.append(
+                    f"grace job: {grace['due_keys']:,} due keys in {grace['seconds']} s "
+                    f"({grace['revocations_recorded']:,} recorded, {grace['audit_entries']:,} audit "
+                    f"entries), second run {grace['second_run_seconds']} s, "
+                    f"{grace['queries_for_100_due']} queries for 100 due keys"
+                )
+            else:
+                lines.append(
+                    f"grace job: not available ({grace.get('reason') or grace.get('error')})"
+                )
+        fl = sections.get("flush")
+        if fl:
+            if fl.get("available"):
+                lines.append(
+                    f"usage flush: {fl['requests']:,} requests over {fl['keys']:,} keys: record "
+                    f"{fl['record_us_per_request']} µs/request, ship {fl['ship_seconds']} s, flush "
+                    f"{fl['flush_seconds']} s, exact: {fl['exact']}"
+                )
+            else:
+                lines.append(f"usage flush: skipped ({fl.get('reason') or fl.get('error')})")
+        http = sections.get("http")
+        if http:
+            pc = http.get("python_client")
+            if pc:
+                lines.append(
+                    f"HTTP load (gunicorn 2 workers, c={http['concurrency']}, python client): "
+                    f"{pc['completed']:,} requests, {pc['requests_per_s']} req/s, p50 {pc['p50_ms']} ms, "
+                    f"p99 {pc['p99_ms']} ms, non-2xx {pc['non_2xx']}, usage exact: "
+                    f"{http.get('usage_exact', http.get('usage_check'))}"
+                )
+            wrk = http.get("wrk")
+            if wrk:
+                lines.append(
+                    f"HTTP load (wrk {wrk.get('seconds')}s): {wrk.get('requests_per_s')} req/s, "
+                    f"p50 {wrk.get('p50_ms')} ms, p99 {wrk.get('p99_ms')} ms, non-2xx "
+                    f"{wrk.get('non_2xx')}, usage - reported {wrk.get('usage_minus_reported')}"
+                )
+            if http.get("error"):
+                lines.append(f"HTTP load: {http['error']}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small data, few rounds (smoke run)")
+    parser.add_argument("--only", choices=SECTIONS, help="run one section")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        action="append",
+        help="default: sqlite, plus postgres when DATABASE_URL is set",
+    )
+    args = parser.parse_args()
+    backends = args.backend or ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL") else [])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "commit": git_describe(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "quick": args.quick,
+        "only": args.only,
+        "backends": {},
+    }
+    for backend in backends:
+        results["backends"][backend] = run_backend(backend, args)
+    profiles = [RESULTS / f"profile-B-{b}.txt" for b in backends]
+    texts = [f"##### {p.stem}\n\n{p.read_text()}" for p in profiles if p.exists()]
+    if texts:
+        (RESULTS / "profile-B.txt").write_text("\n\n".join(texts))
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    print("\n# Summary" + summary(results))
+    print(f"\nJSON: {RESULTS / 'latest.json'}")
+    failed = [b for b, r in results["backends"].items() if r.get("exit_code") != 0]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
