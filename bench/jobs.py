@@ -71,7 +71,10 @@ def _time_page(client: Any, url: str, repeat: int) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    response = client.get(url)
+    try:
+        response = client.get(url)
+    except Exception as exc:  # a page that crashes is reported, the other pages still run
+        return {"url": url, "available": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     if response.status_code != 200:
         return {"url": url, "status": response.status_code, "available": False}
     times = []
@@ -142,7 +145,7 @@ def admin(fx: Fixture, *, busy_keys: int, days: int, repeat: int, log: Callable)
         if page.get("available"):
             log(f"  admin {name}: {page['median_ms']} ms, {page['queries']} queries ({url})")
         else:
-            log(f"  admin {name}: HTTP {page['status']} ({url})")
+            log(f"  admin {name}: {page.get('error') or 'HTTP ' + str(page.get('status'))} ({url})")
     return result
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -203,6 +204,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             break
 
     medians = {v.name: statistics.median(v.per_round) for v in active}
+    by_name = {v.name: v for v in active}
     results: dict[str, Any] = {}
     for v in active:
         med = medians[v.name]
@@ -220,11 +222,16 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
         }
         if v.baseline and v.baseline in medians:
             entry["overhead_us"] = round(med - medians[v.baseline], 1)
+            # Robust to drift and to noise from other processes: the overhead measured against
+            # the baseline round run just before it, median over rounds.
+            base = by_name[v.baseline].per_round
+            pairs = [x - y for x, y in zip(v.per_round, base, strict=False)]
+            entry["overhead_paired_us"] = round(statistics.median(pairs), 1)
         results[v.name] = entry
 
-    def ratio(b: str, c: str) -> float | None:
-        bo = results.get(b, {}).get("overhead_us")
-        co = results.get(c, {}).get("overhead_us")
+    def ratio(b: str, c: str, field: str = "overhead_us") -> float | None:
+        bo = results.get(b, {}).get(field)
+        co = results.get(c, {}).get(field)
         if bo is None or co is None or co <= 0:
             return None
         return round(bo / co, 2)
@@ -234,6 +241,11 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
         "ratio_detail": ratio("B", "C"),
         "ratio_detail_notrack": ratio("B-notrack", "C"),
         "ratio_list": ratio("B-list", "C-list"),
+        "ratio_paired": {
+            "detail": ratio("B", "C", "overhead_paired_us"),
+            "list": ratio("B-list", "C-list", "overhead_paired_us"),
+            "detail_notrack": ratio("B-notrack", "C", "overhead_paired_us"),
+        },
         "rounds": rounds,
         "errors": errors,
     }
@@ -241,15 +253,16 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
 
 # --- Profile ----------------------------------------------------------------------------------
 
-INTERESTING = (
-    "/keys/",
-    "/crm_keys/",
-    "/audit/",
-)
+ROOT = str(Path(__file__).resolve().parent.parent)
+OUR_PACKAGES = tuple(f"{ROOT}/{package}/" for package in ("keys", "crm_keys", "audit"))
 
 
 def _walk_inclusive(frame: Any, active: frozenset, totals: dict) -> None:
-    ident = (frame.function, frame.file_path_short or frame.file_path or "")
+    path = frame.file_path or ""
+    short = frame.file_path_short or path
+    if path.startswith(OUR_PACKAGES):
+        short = "*" + short  # crm-keys' own code
+    ident = (frame.function, short)
     if ident not in active:
         totals[ident] = totals.get(ident, 0.0) + frame.time
         active = active | {ident}
@@ -268,7 +281,7 @@ def profile(app: Any, fx: Fixture, *, requests: int, path_txt: str, log: Callabl
     for variant in (v, a):
         for _ in range(200):
             call(variant.environ)
-        profiler = Profiler(interval=0.0001)
+        profiler = Profiler(interval=0.001)
         gc.collect()
         profiler.start()
         for _ in range(requests):
@@ -283,12 +296,13 @@ def profile(app: Any, fx: Fixture, *, requests: int, path_txt: str, log: Callabl
             f"{fn} ({path})": round(t / requests * 1e6, 1)
             for (fn, path), t in sorted(totals.items(), key=lambda kv: -kv[1])
         }
-        ours = {k: us for k, us in per_req.items() if any(p in k for p in INTERESTING)}
+        ours = {k: us for k, us in per_req.items() if "(*" in k}
         out[variant.name] = {
             "wall_us_per_request": round(session.duration / requests * 1e6, 1),
             "top_inclusive_us": dict(list(per_req.items())[:40]),
             "crm_keys_functions_us": dict(list(ours.items())[:30]),
         }
+        out.setdefault("_per_req", {})[variant.name] = per_req
         text = profiler.output_text(unicode=True, color=False, show_all=False)
         texts.append(
             f"===== variant {variant.name} ({variant.label}): {requests} requests, "
@@ -300,7 +314,17 @@ def profile(app: Any, fx: Fixture, *, requests: int, path_txt: str, log: Callabl
             + "\n\n"
             + text
         )
+    per_b, per_a = out.pop("_per_req").values()
+    delta = {k: round(us - per_a.get(k, 0.0), 1) for k, us in per_b.items()}
+    delta = dict(sorted(delta.items(), key=lambda kv: -kv[1])[:40])
+    out["delta_B_minus_A_us"] = delta
+    head = (
+        "Where B's overhead goes: inclusive µs per request, B minus A, by function "
+        "(a function that opens the request's first DB connection carries the connect cost; "
+        "* marks crm-keys' own code):\n"
+        + "\n".join(f"  {us:+8.1f}  {k}" for k, us in delta.items())
+    )
     with open(path_txt, "w", encoding="utf-8") as fh:
-        fh.write("\n\n".join(texts))
+        fh.write(head + "\n\n" + "\n\n".join(texts))
     log(f"  profile written to {path_txt}")
     return out

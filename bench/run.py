@@ -99,20 +99,26 @@ def summary(results: dict[str, Any]) -> str:
         if req and "variants" in req:
             lines.append(
                 f"{'variant':<12} {'what':<40} {'median µs':>10} {'req/s':>8} {'min-max µs':>15} "
-                f"{'overhead µs':>12} {'queries':>8} {'redis':>6}"
+                f"{'overhead µs':>12} {'paired':>7} {'queries':>8} {'redis':>6}"
             )
             for name, v in req["variants"].items():
                 lines.append(
                     f"{name:<12} {v['label'][:40]:<40} {fmt(v['median_us']):>10} "
                     f"{fmt(v['requests_per_s']):>8} "
                     f"{fmt(v['min_us']) + '-' + fmt(v['max_us']):>15} "
-                    f"{fmt(v.get('overhead_us'), '+,.0f'):>12} {v['queries']:>8} "
+                    f"{fmt(v.get('overhead_us'), '+,.0f'):>12} "
+                    f"{fmt(v.get('overhead_paired_us'), '+,.0f'):>7} {v['queries']:>8} "
                     f"{v['redis_round_trips']:>6}"
                 )
             lines.append(
                 f"(B-A)/(C-A): detail {fmt(req.get('ratio_detail'), '.2f')}, "
                 f"list {fmt(req.get('ratio_list'), '.2f')}, "
                 f"detail without tracking {fmt(req.get('ratio_detail_notrack'), '.2f')}  (target ≤ 0.50)"
+            )
+            paired = req.get("ratio_paired", {})
+            lines.append(
+                "same, from round-paired overheads (median of B_r - A_r): "
+                + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in paired.items())
             )
             if req.get("errors"):
                 lines.append(f"errors: {req['errors']}")
@@ -132,7 +138,9 @@ def summary(results: dict[str, Any]) -> str:
                             f"({adm['keys']:,} keys, {adm['usage_rows']:,} usage rows)"
                         )
                     elif p:
-                        lines.append(f"admin {page}: HTTP {p.get('status')}")
+                        lines.append(
+                            f"admin {page}: {p.get('error') or 'HTTP ' + str(p.get('status'))}"
+                        )
             else:
                 lines.append(f"admin: not available ({adm.get('reason') or adm.get('error')})")
         grace = sections.get("grace")
@@ -192,7 +200,14 @@ def main() -> int:
         action="append",
         help="default: sqlite, plus postgres when DATABASE_URL is set",
     )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        help="override CONN_MAX_AGE (what-if; default: the shipped settings)",
+    )
     args = parser.parse_args()
+    if args.conn_max_age is not None:
+        os.environ["BENCH_CONN_MAX_AGE"] = str(args.conn_max_age)
     backends = args.backend or ["sqlite"] + (["postgres"] if os.environ.get("DATABASE_URL") else [])
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {

@@ -51,6 +51,10 @@ ROOT_URLCONF = "bench.urls"
 
 if BENCH_BACKEND != "postgres":
     DATABASES["default"]["NAME"] = str(VAR_DIR / "bench.sqlite3")
+# What-if runs (`run.py --conn-max-age N`); by default the shipped connection settings.
+if os.environ.get("BENCH_CONN_MAX_AGE"):
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["BENCH_CONN_MAX_AGE"])
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Rejected-request rounds send thousands of bad keys from 127.0.0.1; the brute-force gate
 # would turn them into 429s, which is not the path being measured. Its counter still runs.

@@ -21,8 +21,8 @@ SECTIONS = ("requests", "profile", "admin", "grace", "flush", "http")
 FULL = {
     "keys": 10_000,
     "contacts": 1_000,
-    "rounds": 15,
-    "per_round": 400,
+    "rounds": 30,
+    "per_round": 200,
     "profile_requests": 3_000,
     "busy_keys": 250,
     "days": 90,
