@@ -179,6 +179,24 @@ class UsageHour(models.Model):
         return f"{self.endpoint} @ {self.hour:%Y-%m-%d %H}:00"
 
 
+class PrunedUsage(models.Model):
+    """Counts of hourly rows removed by the retention prune, per key and endpoint, so lifetime
+    totals and lifetime top endpoints survive the retention window."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="pruned_usage")
+    endpoint = models.CharField(max_length=200)
+    requests = models.PositiveBigIntegerField(default=0)
+    errors = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "endpoint"], name="pruned_usage_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} (pruned)"
+
+
 class UnknownKeyUsageHour(models.Model):
     """Requests that presented a credential which resolved to no known key, per hour."""
 
@@ -193,7 +211,7 @@ class UsageFlush(models.Model):
     """One committed hand-over of counters; its token makes a retried flush a no-op."""
 
     token = models.CharField(max_length=64, unique=True)
-    flushed_at = models.DateTimeField(default=timezone.now)
+    flushed_at = models.DateTimeField(default=timezone.now, db_index=True)
     requests = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:

@@ -1,0 +1,155 @@
+"""Send a known mix of API requests through the real stack and remember what was sent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rest_framework.test import APIClient
+
+from audit.actors import Actor
+from crm.models import Contact
+from keys import crypto, services
+from keys.models import APIKey
+from tests.conftest import bearer
+
+LIST = "GET /api/v1/contacts/"
+DETAIL = "GET /api/v1/contacts/{id}/"
+CREATE = "POST /api/v1/contacts/"
+DELETE = "DELETE /api/v1/contacts/{id}/"
+OPPORTUNITIES = "GET /api/v1/opportunities/"
+KEY_INFO = "GET /api/v1/key/"
+
+
+@dataclass
+class Sent:
+    """What was sent: per key id, Counter of (endpoint, is_error); unknown-key requests."""
+
+    per_key: dict[int, Counter] = field(default_factory=dict)
+    unknown: int = 0
+
+    def add(self, key: APIKey, endpoint: str, status: int) -> None:
+        self.per_key.setdefault(key.pk, Counter())[(endpoint, status >= 400)] += 1
+
+    def total(self, key: APIKey) -> int:
+        return sum(self.per_key.get(key.pk, Counter()).values())
+
+    def errors(self, key: APIKey) -> int:
+        return sum(n for (_, err), n in self.per_key.get(key.pk, Counter()).items() if err)
+
+    def by_endpoint(self, key: APIKey) -> dict[str, tuple[int, int]]:
+        out: dict[str, list[int]] = {}
+        for (endpoint, err), n in self.per_key.get(key.pk, Counter()).items():
+            sums = out.setdefault(endpoint, [0, 0])
+            sums[0] += n
+            sums[1] += n if err else 0
+        return {e: (r, er) for e, (r, er) in out.items()}
+
+    def merge(self, other: Sent) -> None:
+        for key_id, counts in other.per_key.items():
+            self.per_key.setdefault(key_id, Counter()).update(counts)
+        self.unknown += other.unknown
+
+
+@dataclass
+class Fleet:
+    website: APIKey
+    website_full: str
+    bi: APIKey
+    bi_full: str
+    revoked: APIKey
+    revoked_full: str
+    contact_id: int
+
+
+def make_fleet(name: str = "") -> Fleet:
+    actor = Actor(label="test-admin")
+    website = services.key_generate(
+        name=f"Website form {name}", scopes={"contacts": ["view", "create"]}, actor=actor
+    )
+    bi = services.key_generate(
+        name=f"BI tool {name}",
+        scopes={"contacts": ["view", "export"], "leads": ["view"]},
+        actor=actor,
+    )
+    gone = services.key_generate(name=f"Old {name}", scopes={"contacts": ["view"]}, actor=actor)
+    services.key_revoke(key=gone.key, actor=actor, reason="test")
+    contact = Contact.objects.create(first_name="Ada", last_name="Lovelace")
+    return Fleet(
+        website.key, website.full_key, bi.key, bi.full_key, gone.key, gone.full_key, contact.pk
+    )
+
+
+def send_mix(api: APIClient, fleet: Fleet, rounds: int = 1) -> Sent:
+    """Per round: 25 requests with the three keys (successes, 403, 404, 401 for the revoked
+    key) and 4 with unknown or malformed keys; plus two without a key, which are not counted."""
+    sent = Sent()
+
+    def call(key: APIKey | None, full: str, method: str, path: str, endpoint: str, **kw) -> int:
+        response = getattr(api, method)(path, **bearer(full), **kw)
+        assert response.status_code < 500, response.content
+        if key is None:
+            sent.unknown += 1
+        else:
+            sent.add(key, endpoint, response.status_code)
+        return response.status_code
+
+    cid = fleet.contact_id
+    for _ in range(rounds):
+        for _ in range(4):
+            assert call(fleet.website, fleet.website_full, "get", "/api/v1/contacts/", LIST) == 200
+        assert (
+            call(fleet.website, fleet.website_full, "get", f"/api/v1/contacts/{cid}/", DETAIL)
+            == 200
+        )
+        assert (
+            call(fleet.website, fleet.website_full, "get", "/api/v1/contacts/999999/", DETAIL)
+            == 404
+        )
+        for _ in range(2):
+            status = call(
+                fleet.website,
+                fleet.website_full,
+                "post",
+                "/api/v1/contacts/",
+                CREATE,
+                data={"first_name": "Grace", "last_name": "Hopper"},
+                format="json",
+            )
+            assert status == 201
+        assert (
+            call(
+                fleet.website,
+                fleet.website_full,
+                "post",
+                "/api/v1/contacts/",
+                CREATE,
+                data={},
+                format="json",
+            )
+            == 400
+        )
+        assert (
+            call(fleet.website, fleet.website_full, "get", "/api/v1/opportunities/", OPPORTUNITIES)
+            == 403
+        )
+        assert call(fleet.website, fleet.website_full, "get", "/api/v1/key/", KEY_INFO) == 200
+
+        for _ in range(6):
+            assert call(fleet.bi, fleet.bi_full, "get", "/api/v1/contacts/", LIST) == 200
+        assert call(fleet.bi, fleet.bi_full, "delete", f"/api/v1/contacts/{cid}/", DELETE) == 403
+        assert call(fleet.bi, fleet.bi_full, "get", f"/api/v1/contacts/{cid}/", DETAIL) == 200
+
+        for _ in range(3):
+            assert call(fleet.revoked, fleet.revoked_full, "get", "/api/v1/contacts/", LIST) == 401
+        assert call(fleet.revoked, fleet.revoked_full, "get", "/api/v1/key/", KEY_INFO) == 401
+
+        for _ in range(2):
+            assert call(None, crypto.make_key().full, "get", "/api/v1/contacts/", "") == 401
+        assert call(None, "icrm_not-a-key", "get", "/api/v1/contacts/", "") == 401
+        bad_checksum = fleet.bi_full[:-1] + ("A" if fleet.bi_full[-1] != "A" else "B")
+        assert call(None, bad_checksum, "get", "/api/v1/contacts/", "") == 401
+        # No key at all, or an empty header: nothing was presented, nothing is counted.
+        assert api.get("/api/v1/contacts/", HTTP_X_API_KEY="").status_code == 401
+        assert api.get("/api/v1/contacts/").status_code == 401
+    return sent
