@@ -215,12 +215,12 @@ class _Shipper:
         self.pid: int | None = None  # the process whose thread is running
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()
-        self.last_warning = 0.0
+        self.last_warning: dict[str, float] = {}
 
     def next_batch(self) -> Batch | None:
         counts, last_used, dropped = buffer.take()
         if dropped:
-            _warn(f"usage buffer full: {dropped} requests were not counted")
+            _warn("dropped", f"usage buffer full: {dropped} requests were not counted")
         if not counts and not last_used:
             return None
         self.seq += 1
@@ -232,11 +232,12 @@ _start_lock = threading.Lock()
 _hooks_installed = False
 
 
-def _warn(message: str) -> None:
-    """A warning at most every 30 s: a dead Redis must not flood the log once per second."""
+def _warn(kind: str, message: str) -> None:
+    """A warning of each kind at most every 30 s: a dead Redis must not flood the log once per
+    second."""
     now = time.monotonic()
-    if now - _shipper.last_warning >= 30:
-        _shipper.last_warning = now
+    if now - _shipper.last_warning.get(kind, -1e9) >= 30:
+        _shipper.last_warning[kind] = now
         logger.warning(message)
 
 
@@ -340,13 +341,15 @@ def _deliver(batch: Batch, client: redis.Redis | None) -> bool:
             _ship_to_redis(client, batch)
             return True
         except redis.RedisError as exc:
-            _warn(f"usage: Redis unavailable ({type(exc).__name__}); counts kept in-process")
+            _warn(
+                "redis", f"usage: Redis unavailable ({type(exc).__name__}); counts kept in-process"
+            )
             return False
     try:
         write_counts(batch.token, batch.counts, batch.last_used)
         return True
     except Exception as exc:
-        _warn(f"usage: writing hourly rows failed ({type(exc).__name__}); will retry")
+        _warn("database", f"usage: writing hourly rows failed ({type(exc).__name__}); will retry")
         return False
 
 
@@ -355,11 +358,11 @@ def _spill_to_database() -> None:
     Redis, so it cannot be counted twice) to the database instead of dropping it."""
     counts, last_used, dropped = buffer.take()
     if dropped:
-        _warn(f"usage buffer full: {dropped} requests were not counted")
+        _warn("dropped", f"usage buffer full: {dropped} requests were not counted")
     try:
         write_counts(uuid.uuid4().hex, counts, last_used)
     except Exception as exc:
-        _warn(f"usage: spilling to the database failed ({type(exc).__name__})")
+        _warn("database", f"usage: spilling to the database failed ({type(exc).__name__})")
         buffer.merge(counts, last_used)
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from keys import selectors, usage
-from keys.models import UnknownKeyUsageHour, UsageFlush, UsageHour
+from keys.models import UnknownKeyUsageHour, UsageHour
 
 from .traffic import Fleet, Sent, make_fleet, send_mix
 
