@@ -1,0 +1,162 @@
+"""The audit log in the admin: read-only for everyone, superusers included.
+
+Entries are written only by ``audit.services.audit_record``; here they can be listed, filtered
+(by action, actor, date and key) and read, never added, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+
+from .models import AuditEntry
+
+
+class ActorFilter(admin.SimpleListFilter):
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        labels = (
+            AuditEntry.objects.order_by("actor_label")
+            .values_list("actor_label", flat=True)
+            .distinct()[:50]
+        )
+        return [(label, label) for label in labels]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(actor_label=self.value())
+        return queryset
+
+
+class KeyFilter(admin.SimpleListFilter):
+    """``?key_id=<pk>`` (the key page links here) or ``?key_public_id=<public id>``."""
+
+    title = "key"
+    parameter_name = "key_id"
+
+    def expected_parameters(self) -> list[str]:
+        return ["key_id", "key_public_id"]
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # Only the selected key: listing every key ever made would not fit a sidebar.
+        value = self.value()
+        if not value or not value.isdigit():
+            return []
+        entry = AuditEntry.objects.filter(key_id=int(value)).order_by("-seq").first()
+        if entry is None:
+            return [(value, f"Key #{value}")]
+        return [(value, f"{entry.key_name} (icrm_{entry.key_public_id}…)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value:
+            if not value.isdigit():
+                return queryset.none()
+            queryset = queryset.filter(key_id=int(value))
+        public_id = self.used_parameters.get("key_public_id")
+        if public_id:
+            queryset = queryset.filter(key_public_id=public_id)
+        return queryset
+
+
+def _pretty(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_label", "action_column", "key_column", "ip"]
+    list_display_links = ["created_at"]
+    list_filter = ["action", ActorFilter, ("created_at", admin.DateFieldListFilter), KeyFilter]
+    search_fields = ["key_name", "key_public_id", "=key_public_id", "actor_label", "message"]
+    search_help_text = "Search by key name or public id, actor or message."
+    date_hierarchy = "created_at"
+    ordering = ["-seq"]
+    list_per_page = 100
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["created_at", "action_column", "actor_label", "ip", "user_agent"]}),
+        ("Key", {"fields": ["key_column", "message"]}),
+        ("Change", {"fields": ["changes"]}),
+        ("Integrity", {"classes": ["collapse"], "fields": ["seq", "prev_hash", "entry_hash"]}),
+    ]
+
+    class Media:
+        css = {"all": ("keys/admin.css",)}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip().rstrip("…").removesuffix("...")
+        if term.startswith("icrm_"):
+            term = term[5:].split("_", 1)[0]
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="Action", ordering="action")
+    def action_column(self, obj: AuditEntry) -> str:
+        return format_html(
+            '<span class="audit-action audit-action--{}">{}</span>',
+            obj.action,
+            obj.get_action_display(),
+        )
+
+    @admin.display(description="Key", ordering="key_name")
+    def key_column(self, obj: AuditEntry) -> str:
+        if not obj.key_public_id:
+            return "—"
+        label = format_html(
+            '{} <code class="key-id">icrm_{}…</code>', obj.key_name, obj.key_public_id
+        )
+        try:
+            url = reverse("admin:keys_apikey_change", args=[obj.key_id])
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description="Before / after")
+    def changes(self, obj: AuditEntry) -> str:
+        before = obj.before or {}
+        after = obj.after or {}
+        if not before and not after:
+            return "—"
+        fields = list(dict.fromkeys([*before, *after]))
+        rows = format_html_join(
+            "",
+            '<tr class="{}"><th scope="row">{}</th><td class="before">{}</td><td class="after">{}</td></tr>',
+            (
+                (
+                    "changed" if before.get(f) != after.get(f) and f in before else "",
+                    f.replace("_", " ").capitalize(),
+                    _pretty(before.get(f)) if f in before else "",
+                    _pretty(after.get(f)) if f in after else "",
+                )
+                for f in fields
+            ),
+        )
+        return format_html(
+            '<table class="audit-diff"><thead><tr><th scope="col">Field</th>'
+            '<th scope="col">Before</th><th scope="col">After</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )

@@ -1,0 +1,92 @@
+'use strict';
+// Permission matrix: row/column toggles, presets that fill the matrix, a live summary.
+// The matrix is plain checkboxes, so the form works without this script.
+(function () {
+    function boxes(root, selector) {
+        return Array.prototype.slice.call(root.querySelectorAll(selector));
+    }
+
+    function toggle(list) {
+        const allOn = list.every(function (b) { return b.checked; });
+        list.forEach(function (b) { b.checked = !allOn; });
+    }
+
+    function current(widget) {
+        const scopes = {};
+        boxes(widget, 'tbody tr[data-module]').forEach(function (tr) {
+            const actions = boxes(tr, 'td[data-action] input:checked').map(function (b) {
+                return b.closest('td').dataset.action;
+            });
+            if (actions.length) { scopes[tr.dataset.module] = actions; }
+        });
+        return scopes;
+    }
+
+    function sameScopes(a, b) {
+        const ka = Object.keys(a).sort(), kb = Object.keys(b).sort();
+        if (ka.join() !== kb.join()) { return false; }
+        return ka.every(function (m) { return a[m].slice().sort().join() === b[m].slice().sort().join(); });
+    }
+
+    function update(widget) {
+        const all = boxes(widget, 'tbody input[type=checkbox]');
+        const on = all.filter(function (b) { return b.checked; }).length;
+        const summary = widget.querySelector('.scope-summary');
+        if (summary) {
+            summary.textContent = on === 0
+                ? 'No permission selected: a key needs at least one.'
+                : on + ' of ' + all.length + ' permissions selected.';
+            summary.classList.toggle('scope-summary--empty', on === 0);
+        }
+        const warning = widget.querySelector('.scope-full-warning');
+        if (warning) { warning.hidden = !(all.length && on === all.length); }
+        const scopes = current(widget);
+        boxes(widget, 'button.scope-preset').forEach(function (btn) {
+            btn.setAttribute('aria-pressed', String(sameScopes(scopes, JSON.parse(btn.dataset.scopes))));
+        });
+    }
+
+    function apply(widget, scopes) {
+        boxes(widget, 'tbody tr[data-module]').forEach(function (tr) {
+            const granted = scopes[tr.dataset.module] || [];
+            boxes(tr, 'td[data-action]').forEach(function (td) {
+                td.querySelector('input').checked = granted.indexOf(td.dataset.action) !== -1;
+            });
+        });
+    }
+
+    function init(widget) {
+        widget.addEventListener('click', function (event) {
+            const btn = event.target.closest('button');
+            if (!btn || !widget.contains(btn)) { return; }
+            if (btn.dataset.toggleRow) {
+                toggle(boxes(widget, 'tr[data-module="' + btn.dataset.toggleRow + '"] input[type=checkbox]'));
+            } else if (btn.dataset.toggleCol) {
+                toggle(boxes(widget, 'tbody td[data-action="' + btn.dataset.toggleCol + '"] input[type=checkbox]'));
+            } else if (btn.dataset.scopes !== undefined) {
+                apply(widget, JSON.parse(btn.dataset.scopes));
+            } else {
+                return;
+            }
+            event.preventDefault();
+            update(widget);
+        });
+        widget.addEventListener('change', function () { update(widget); });
+        update(widget);
+    }
+
+    function initExpiry() {
+        // Typing a custom date selects "Custom date".
+        const date = document.getElementById('id_expiry_date');
+        const custom = document.querySelector('input[name="expiry_policy"][value="custom"]');
+        if (date && custom) {
+            date.addEventListener('input', function () { custom.checked = true; });
+            date.addEventListener('focus', function () { custom.checked = true; });
+        }
+    }
+
+    document.addEventListener('DOMContentLoaded', function () {
+        boxes(document, '[data-scope-matrix]').forEach(init);
+        initExpiry();
+    });
+})();
