@@ -149,6 +149,15 @@ class KeyUsage(dict):
 
         return usage_chart(self["hourly"])
 
+    @property
+    def last_used(self) -> datetime | None:
+        value = self.get("last_used_at")
+        return datetime.fromisoformat(value) if value else None
+
+    @property
+    def measured_at(self) -> datetime:
+        return datetime.fromisoformat(self["as_of"])
+
 
 def key_usage(key: APIKey, *, include_unflushed: bool = True) -> KeyUsage:
     """Usage statistics of one key, shared by the admin key page, `apikey show` and the API.

@@ -157,10 +157,30 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))
             return
+        usage = data.pop("usage", None)
         for label, value in data.items():
             if isinstance(value, dict | list):
                 value = describe(value) if label == "scopes" else json.dumps(value)
             self.stdout.write(f"{label:>16}: {'' if value is None else value}")
+        if usage is not None:
+            self._show_usage(usage)
+
+    def _show_usage(self, usage: dict[str, Any]) -> None:
+        """The usage figures as text; the hourly series is in --json and the admin's CSV."""
+        rate = "-" if usage["error_rate"] is None else f"{usage['error_rate']}%"
+        lines = [
+            ("total requests", usage["total_requests"]),
+            ("requests (24h)", usage["requests_24h"]),
+            ("errors (24h)", usage["errors_24h"]),
+            ("error rate", rate),
+        ]
+        for label, value in lines:
+            self.stdout.write(f"{label:>16}: {value}")
+        for i, row in enumerate(usage["top_endpoints"]):
+            label = "top endpoints" if i == 0 else ""
+            self.stdout.write(
+                f"{label:>16}: {row['requests']:>8} req {row['errors']:>6} err  {row['endpoint']}"
+            )
 
     def do_scopes(self, options: dict[str, Any]) -> None:
         key = selectors.key_get(options["ref"])
