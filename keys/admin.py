@@ -37,6 +37,7 @@ from . import selectors, services
 from .forms import KeyChangeForm, KeyGenerateForm, RevokeForm, RotateForm
 from .models import Alert, APIKey, KeyStatus
 from .scopes import describe
+from .usage_views import usage_csv
 
 # --- One-time form tokens ------------------------------------------------------------------
 
@@ -74,14 +75,14 @@ def consume_form_nonce(request: HttpRequest, nonce: str) -> str:
 
 
 def no_store(response: HttpResponse) -> HttpResponse:
-    """Headers for a page that shows a key (or might have): never cached, framed or referred."""
+    """Headers for a page that shows a key (or might have): never cached or framed. (Not
+    ``Referrer-Policy: no-referrer``: Chromium then sends ``Origin: null`` and CSRF fails.)"""
     patch_cache_control(
         response, no_store=True, no_cache=True, must_revalidate=True, private=True, max_age=0
     )
     response["Pragma"] = "no-cache"
     response["Expires"] = "0"
     response["X-Frame-Options"] = "DENY"
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -102,12 +103,19 @@ def status_badge(key: APIKey, now: Any = None) -> str:
     )
     if key.in_grace_at(now):
         html += format_html(
-            ' <span class="key-badge key-badge--grace" title="Replaced by rotation; works until {}">'
-            "Rotated · grace until {}</span>",
-            timezone.localtime(key.grace_ends_at).strftime("%Y-%m-%d %H:%M"),
-            timezone.localtime(key.grace_ends_at).strftime("%b %d, %H:%M"),
+            ' <span class="key-badge key-badge--grace" title="Replaced by rotation; it works until'
+            ' {}">Rotated · grace until {}</span>',
+            timezone.localtime(key.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z"),
+            timezone.localtime(key.grace_ends_at).strftime("%b %d %H:%M"),
         )
     return html
+
+
+def ago(when: Any, now: Any = None) -> str:
+    now = now or timezone.now()
+    if now - when < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when, now, depth=1)} ago"
 
 
 def expiry_html(key: APIKey, now: Any = None) -> str:
@@ -119,13 +127,15 @@ def expiry_html(key: APIKey, now: Any = None) -> str:
     when = timezone.localtime(key.expires_at).strftime("%Y-%m-%d")
     if key.expires_at <= now:
         return format_html(
-            '<span class="key-expiry key-expiry--past">{}<br><small>expired {} ago</small></span>',
+            '<span class="key-expiry key-expiry--past"><span class="nowrap">{}</span><br>'
+            "<small>expired {}</small></span>",
             when,
-            timesince(key.expires_at, now, depth=1),
+            ago(key.expires_at, now),
         )
     css = "soon" if key.expires_at - now <= timedelta(days=7) else "later"
     return format_html(
-        '<span class="key-expiry key-expiry--{}">{}<br><small>in {}</small></span>',
+        '<span class="key-expiry key-expiry--{}"><span class="nowrap">{}</span><br>'
+        '<small class="nowrap">in {}</small></span>',
         css,
         when,
         timeuntil(key.expires_at, now, depth=1),
@@ -238,7 +248,7 @@ class APIKeyAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "key_column",
-        "created_at",
+        "created_column",
         "expires_column",
         "last_used_column",
         "status_column",
@@ -296,6 +306,9 @@ class APIKeyAdmin(admin.ModelAdmin):
             term = term[5:].split("_", 1)[0]
         return super().get_search_results(request, queryset, term)
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        return super().changelist_view(request, {"title": "API keys", **(extra_context or {})})
+
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)
         # One aggregate query for the page's keys, whatever the page size.
@@ -309,6 +322,15 @@ class APIKeyAdmin(admin.ModelAdmin):
     def key_column(self, obj: APIKey) -> str:
         return format_html('<code class="key-id">{}</code>', obj.display_id)
 
+    @admin.display(description="Created", ordering="created_at")
+    def created_column(self, obj: APIKey) -> str:
+        local = timezone.localtime(obj.created_at)
+        return format_html(
+            '<span class="nowrap" title="{}">{}</span>',
+            local.strftime("%Y-%m-%d %H:%M %Z"),
+            local.strftime("%Y-%m-%d"),
+        )
+
     @admin.display(description="Expires", ordering="expires_at")
     def expires_column(self, obj: APIKey) -> str:
         return expiry_html(obj)
@@ -318,9 +340,9 @@ class APIKeyAdmin(admin.ModelAdmin):
         if obj.last_used_at is None:
             return mark_safe('<span class="key-muted">Never</span>')
         return format_html(
-            '<span title="{}">{} ago</span>',
+            '<span title="{}">{}</span>',
             timezone.localtime(obj.last_used_at).strftime("%Y-%m-%d %H:%M %Z"),
-            timesince(obj.last_used_at, depth=1),
+            ago(obj.last_used_at),
         )
 
     @admin.display(description="Status")
@@ -391,6 +413,11 @@ class APIKeyAdmin(admin.ModelAdmin):
                 "<path:object_id>/revoke/",
                 wrap(self.revoke_view),
                 name="{}_{}_revoke".format(*info),
+            ),
+            path(
+                "<path:object_id>/usage.csv",
+                wrap(usage_csv),
+                name="{}_{}_usage_csv".format(*info),
             ),
             *super().get_urls(),
         ]
@@ -626,6 +653,8 @@ class APIKeyAdmin(admin.ModelAdmin):
                     "can_revoke": self.has_revoke_permission(request, obj)
                     and status != KeyStatus.REVOKED,
                     "key_status": status,
+                    # "Add" is the Generate page, with its own show-once flow.
+                    "show_save_and_add_another": False,
                 }
             )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -24,7 +24,7 @@ from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 from . import services
 from .models import APIKey, ExpiryPolicy
 from .netrules import normalize_networks
-from .scopes import PRESETS, ScopeError, Scopes, describe, normalize
+from .scopes import PRESETS, ScopeError, Scopes, normalize
 
 NO_PERMISSION_MESSAGE = (
     "Give the key at least one permission: tick the actions it needs in the matrix "
@@ -160,6 +160,7 @@ EXPIRY_HELP = {
 
 
 class KeyGenerateForm(OneTimeFormMixin):
+    required_css_class = "required"
     name = forms.CharField(
         max_length=100,
         help_text='A descriptive label, e.g. "Website Form Integration", "BI Tool Access", '
@@ -298,6 +299,7 @@ class RotateForm(OneTimeFormMixin):
 
 
 class RevokeForm(forms.Form):
+    required_css_class = "required"
     reason = forms.CharField(
         required=False,
         max_length=200,
@@ -305,7 +307,3 @@ class RevokeForm(forms.Form):
         help_text="Recorded in the audit log, e.g. “compromised” or “integration retired”.",
         widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )
-
-
-def describe_scopes(scopes: Mapping[str, Any]) -> str:
-    return describe(scopes)

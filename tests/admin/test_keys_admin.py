@@ -1,4 +1,4 @@
-"""Admin › API Keys through the admin's public surface (the test client)."""
+"""Admin > API Keys through the admin's public surface (the test client)."""
 
 from __future__ import annotations
 
