@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .models import AuditEntry
@@ -70,6 +71,11 @@ class KeyFilter(admin.SimpleListFilter):
 def _pretty(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        # Scopes and similar: one "module: action, action" line each, not a JSON tree.
+        if not value:
+            return "(none)"
+        return "\n".join(f"{k}: {', '.join(map(str, v))}" for k, v in value.items())
     if isinstance(value, (dict, list)):
         return json.dumps(value, indent=1, ensure_ascii=False, sort_keys=True)
     return str(value)
@@ -77,8 +83,8 @@ def _pretty(value: Any) -> str:
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_label", "action_column", "key_column", "ip"]
-    list_display_links = ["created_at"]
+    list_display = ["time_column", "actor_label", "action_column", "key_column", "ip"]
+    list_display_links = ["time_column"]
     list_filter = ["action", ActorFilter, ("created_at", admin.DateFieldListFilter), KeyFilter]
     search_fields = ["key_name", "key_public_id", "=key_public_id", "actor_label", "message"]
     search_help_text = "Search by key name or public id, actor or message."
@@ -104,6 +110,18 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        return super().changelist_view(request, {"title": "Audit log", **(extra_context or {})})
+
+    @admin.display(description="Time", ordering="seq")
+    def time_column(self, obj: AuditEntry) -> str:
+        local = timezone.localtime(obj.created_at)
+        return format_html(
+            '<span class="nowrap" title="{}">{}</span>',
+            local.isoformat(),
+            local.strftime("%Y-%m-%d %H:%M:%S"),
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

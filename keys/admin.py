@@ -307,7 +307,9 @@ class APIKeyAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, term)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        return super().changelist_view(request, {"title": "API keys", **(extra_context or {})})
+        # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.
+        context = {"title": "API keys", "is_nav_sidebar_enabled": False}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)
