@@ -261,10 +261,9 @@ def _ship_loop(interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             ship()
+            close_old_connections()  # honours CONN_MAX_AGE; drops a connection that broke
         except Exception:  # the thread must survive anything
             logger.exception("usage shipper")
-        finally:
-            close_old_connections()
 
 
 def _install_exit_hooks() -> None:

@@ -11,6 +11,8 @@ import time_machine
 from keys import selectors, usage
 from keys.models import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
 
+from .traffic import forget_stray_usage_rows
+
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 6, 1, 12, 30, tzinfo=UTC)
@@ -23,6 +25,7 @@ def count(key_id, hour: datetime, endpoint: str, requests: int, errors: int = 0)
 
 
 def test_prune_deletes_old_rows_in_batches_and_keeps_lifetime_totals(make_key, settings):
+    forget_stray_usage_rows()
     settings.API_KEYS = {**settings.API_KEYS, "USAGE_RETENTION_DAYS": 90}
     key, _ = make_key()
     with time_machine.travel(NOW, tick=False):
@@ -62,6 +65,7 @@ def test_prune_deletes_old_rows_in_batches_and_keeps_lifetime_totals(make_key, s
 
 
 def test_prune_forgets_old_flush_tokens_only(make_key):
+    forget_stray_usage_rows()
     with time_machine.travel(NOW - timedelta(days=30), tick=False):
         UsageFlush.objects.create(token="old")
     UsageFlush.objects.create(token="recent")

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from audit.actors import Actor
 from crm.models import Contact
 from keys import crypto, services
-from keys.models import APIKey
+from keys.models import APIKey, UnknownKeyUsageHour, UsageFlush
 from tests.conftest import bearer
 
 LIST = "GET /api/v1/contacts/"
@@ -62,7 +62,15 @@ class Fleet:
     contact_id: int
 
 
+def forget_stray_usage_rows() -> None:
+    """Start from empty usage tables. A shipper thread left running by another test module
+    (with the default ship interval) may have committed rows outside any test transaction."""
+    UsageFlush.objects.all().delete()
+    UnknownKeyUsageHour.objects.all().delete()
+
+
 def make_fleet(name: str = "") -> Fleet:
+    forget_stray_usage_rows()
     actor = Actor(label="test-admin")
     website = services.key_generate(
         name=f"Website form {name}", scopes={"contacts": ["view", "create"]}, actor=actor
