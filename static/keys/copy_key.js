@@ -30,6 +30,15 @@
         }
     });
 
+    // Leaving the page wipes the key from it, so a back/forward cache snapshot (which some
+    // browsers keep even for no-store pages) cannot show it again.
+    window.addEventListener('pagehide', function () {
+        document.querySelectorAll('.key-once-input').forEach(function (input) {
+            input.value = '';
+            input.placeholder = 'The key is no longer displayed.';
+        });
+    });
+
     document.addEventListener('focusin', function (event) {
         if (event.target.classList && event.target.classList.contains('key-once-input')) {
             event.target.select();

@@ -535,3 +535,32 @@ def tomorrow() -> Any:
 
 def this_hour() -> Any:
     return timezone.now().replace(minute=0, second=0, microsecond=0)
+
+
+def test_usage_csv_download_is_wired_on_the_key_page(
+    admin_client: Any, staff_client: Any, make_key: Any
+) -> None:
+    key, _ = make_key()
+    url = reverse("admin:keys_apikey_usage_csv", args=[key.pk])
+    assert url in admin_client.get(change_url(key)).content.decode()
+    response = admin_client.get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert staff_client().get(url).status_code == 403
+
+
+def test_simultaneous_submissions_consume_the_token_once(rf: Any) -> None:
+    """Two requests that loaded the session before either saved it (a double click served by
+    two threads): the atomic cache.add lets only one of them through."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from keys.admin import consume_form_nonce, issue_form_nonce
+
+    first = rf.post("/")
+    first.session = SessionStore()
+    nonce = issue_form_nonce(first)
+    first.session.save()
+    second = rf.post("/")
+    second.session = SessionStore(session_key=first.session.session_key)
+    assert nonce in second.session["keys_admin_nonces_issued"]  # loaded before the consume
+    assert consume_form_nonce(first, nonce) == "ok"
+    assert consume_form_nonce(second, nonce) == "used"
