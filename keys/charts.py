@@ -1,6 +1,6 @@
 """Server-rendered SVG chart of a key's requests and errors per hour (the key page's usage panel).
 
-No JavaScript and no CDN. Colours come from Django admin's CSS variables (``--primary``,
+No JavaScript and no CDN. Colours come from Django admin's CSS variables (``--link-fg``,
 ``--error-fg``, ``--body-quiet-color``, ``--hairline-color``), which its dark theme redefines, so
 the chart follows light and dark mode; the fallbacks are the light theme's values.
 """
@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 760, 230
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 28, 34
-REQUEST_FILL = "var(--primary, #79aec8)"
+REQUEST_FILL = "var(--link-fg, #417690)"
 ERROR_FILL = "var(--error-fg, #ba2121)"
 TEXT_COLOR = "var(--body-quiet-color, #666)"
 GRID_COLOR = "var(--hairline-color, #e8e8e8)"

@@ -148,7 +148,7 @@ def test_chart_scales_and_describes_the_data():
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert 'aria-labelledby="k1-title k1-desc"' in svg
     assert "1,128 requests and 92 errors in 48 hours" in svg
-    assert "var(--primary" in svg and "var(--error-fg" in svg and "currentColor" in svg
+    assert "var(--link-fg" in svg and "var(--error-fg" in svg and "currentColor" in svg
     assert svg.count("<rect") == 47 + 38 + 2  # request bars, error bars, legend
     assert ">50<" in svg  # y axis top: 47 rounded up to a readable 50
     empty = str(charts.usage_chart([{**h, "requests": 0, "errors": 0} for h in hourly]))
