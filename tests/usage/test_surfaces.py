@@ -84,6 +84,7 @@ def test_the_usage_panel_links_the_csv_when_it_is_wired(flushed):
     )
     assert "usage-chart" in html
     assert "Top endpoints" in html
+    assert f'href="/admin/keys/apikey/{fleet.bi.pk}/usage.csv"' in html
 
 
 def test_csv_download_has_every_hourly_row(rf, admin_user, flushed):
