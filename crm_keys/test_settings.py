@@ -20,7 +20,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 # Tests send many bad keys from 127.0.0.1; the brute-force tests lower this themselves.
-API_KEYS = {**API_KEYS, "AUTH_FAILURES_PER_MINUTE": 100_000}  # noqa: F405
+# No background usage shipper: tests ship explicitly (the shipper's own test turns it on), so
+# no thread writes into the test database behind a test's back.
+API_KEYS = {**API_KEYS, "AUTH_FAILURES_PER_MINUTE": 100_000, "USAGE_SHIP_INTERVAL": 0}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 _run_dir = Path(tempfile.mkdtemp(prefix=f"crm-keys-test-{os.getpid()}-", dir=VAR_DIR))

@@ -225,6 +225,8 @@ def _when(moment: Any) -> str:
 
 
 def _check_credential(request: HttpRequest) -> APIKey | None:
+    if "HTTP_AUTHORIZATION" in request.META or "HTTP_X_API_KEY" in request.META:
+        request.api_key_presented = True  # counted in usage even when unusable (empty, too long)
     raw = credential_from_headers(request)
     if raw is None:
         if _key_in_url_or_body(request):

@@ -90,7 +90,7 @@ def make_fleet(name: str = "") -> Fleet:
 
 def send_mix(api: APIClient, fleet: Fleet, rounds: int = 1) -> Sent:
     """Per round: 25 requests with the three keys (successes, 403, 404, 401 for the revoked
-    key) and 4 with unknown or malformed keys; plus two without a key, which are not counted."""
+    key), 5 with unknown, malformed or empty keys; plus one without a key, which is not counted."""
     sent = Sent()
 
     def call(key: APIKey | None, full: str, method: str, path: str, endpoint: str, **kw) -> int:
@@ -157,7 +157,9 @@ def send_mix(api: APIClient, fleet: Fleet, rounds: int = 1) -> Sent:
         assert call(None, "icrm_not-a-key", "get", "/api/v1/contacts/", "") == 401
         bad_checksum = fleet.bi_full[:-1] + ("A" if fleet.bi_full[-1] != "A" else "B")
         assert call(None, bad_checksum, "get", "/api/v1/contacts/", "") == 401
-        # No key at all, or an empty header: nothing was presented, nothing is counted.
+        # An empty header is a (broken) credential: counted as unknown.
         assert api.get("/api/v1/contacts/", HTTP_X_API_KEY="").status_code == 401
+        sent.unknown += 1
+        # No key at all: nothing was presented, nothing is counted.
         assert api.get("/api/v1/contacts/").status_code == 401
     return sent
