@@ -101,7 +101,7 @@ def main() -> int:
 
     sections = [args.only] if args.only else list(SECTIONS)
     for section in sections:
-        log(f"[{backend}] section {section}")
+        log(f"[{backend}] section {section} (load average {os.getloadavg()[0]:.2f})")
         t0 = time.perf_counter()
         try:
             if section == "requests":
@@ -138,6 +138,8 @@ def main() -> int:
             traceback.print_exc()
             res = {"available": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
         res["section_seconds"] = round(time.perf_counter() - t0, 1)
+        # Other processes on the machine distort every figure; say how busy it was.
+        res["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         out["sections"][section] = res
         save()
     data.flush_redis()
