@@ -29,12 +29,13 @@ _run_dir = Path(tempfile.mkdtemp(prefix=f"crm-keys-test-{os.getpid()}-", dir=VAR
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(_run_dir / "test-db.sqlite3")}
 if not REDIS_URL:
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_run_dir / "broker" / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_run_dir / "broker" / "out"),
         "data_folder_out": str(_run_dir / "broker" / "out"),
         "processed_folder": str(_run_dir / "broker" / "processed"),
+        "control_folder": str(_run_dir / "broker" / "control"),
         "store_processed": False,
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(_run_dir / "celerybeat-schedule")
