@@ -43,8 +43,19 @@ class KeyFilter(admin.SimpleListFilter):
     title = "key"
     parameter_name = "key_id"
 
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: Any) -> None:
+        # The second parameter is ours too (not left to the changelist as a raw field lookup).
+        public_id = params.pop("key_public_id", [""])[-1]
+        super().__init__(request, params, model, model_admin)
+        if public_id:
+            self.used_parameters["key_public_id"] = public_id
+
     def expected_parameters(self) -> list[str]:
         return ["key_id", "key_public_id"]
+
+    def has_output(self) -> bool:
+        # Shown (and applied) whenever a key is selected; there is no list of every key.
+        return bool(self.used_parameters) or super().has_output()
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         # Only the selected key: listing every key ever made would not fit a sidebar.
@@ -62,9 +73,9 @@ class KeyFilter(admin.SimpleListFilter):
             if not value.isdigit():
                 return queryset.none()
             queryset = queryset.filter(key_id=int(value))
-        public_id = self.used_parameters.get("key_public_id")
+        public_id = self.used_parameters.get("key_public_id", "").removeprefix("icrm_")
         if public_id:
-            queryset = queryset.filter(key_public_id=public_id)
+            queryset = queryset.filter(key_public_id=public_id.split("_", 1)[0].rstrip("…"))
         return queryset
 
 
