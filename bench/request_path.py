@@ -27,6 +27,7 @@ class Variant:
     baseline: str | None  # the variant whose time this one's overhead is measured against
     context: Callable[[], AbstractContextManager[Any]] = nullcontext
     per_round: list[float] = field(default_factory=list)  # µs per request, one per round
+    cpu_per_round: list[float] = field(default_factory=list)  # CPU µs (this process) per request
 
 
 @contextmanager
@@ -187,14 +188,17 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             bad = 0
             with v.context():
                 gc.collect()
+                c0 = time.process_time_ns()
                 t0 = time.perf_counter_ns()
                 for _ in range(n):
                     if call(v.environ) != v.expect:
                         bad += 1
                 elapsed = time.perf_counter_ns() - t0
+                cpu = time.process_time_ns() - c0
             if bad:
                 errors.setdefault(v.name, f"{bad} unexpected statuses in round {r}")
             v.per_round.append(elapsed / n / 1000)
+            v.cpu_per_round.append(cpu / n / 1000)
         log(
             f"  round {r + 1}/{rounds}: "
             + " ".join(f"{v.name}={v.per_round[-1]:.0f}" for v in active)
@@ -204,6 +208,8 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             break
 
     medians = {v.name: statistics.median(v.per_round) for v in active}
+    cpu_medians = {v.name: statistics.median(v.cpu_per_round) for v in active}
+    mins = {v.name: min(v.per_round) for v in active}
     by_name = {v.name: v for v in active}
     results: dict[str, Any] = {}
     for v in active:
@@ -218,6 +224,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             "requests_per_s": round(1e6 / med, 1),
             "rounds_us": [round(x, 1) for x in v.per_round],
             "requests_per_round": counts[v.group],
+            "cpu_median_us": round(cpu_medians[v.name], 1),
             **query_info[v.name],
         }
         if v.baseline and v.baseline in medians:
@@ -227,6 +234,10 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             base = by_name[v.baseline].per_round
             pairs = [x - y for x, y in zip(v.per_round, base, strict=False)]
             entry["overhead_paired_us"] = round(statistics.median(pairs), 1)
+            entry["overhead_min_us"] = round(mins[v.name] - mins[v.baseline], 1)
+            # CPU time of this process hardly moves when other processes compete for the
+            # cores; it leaves out time spent waiting on PostgreSQL or Redis.
+            entry["overhead_cpu_us"] = round(cpu_medians[v.name] - cpu_medians[v.baseline], 1)
         results[v.name] = entry
 
     def ratio(b: str, c: str, field: str = "overhead_us") -> float | None:
@@ -241,10 +252,13 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
         "ratio_detail": ratio("B", "C"),
         "ratio_detail_notrack": ratio("B-notrack", "C"),
         "ratio_list": ratio("B-list", "C-list"),
-        "ratio_paired": {
-            "detail": ratio("B", "C", "overhead_paired_us"),
-            "list": ratio("B-list", "C-list", "overhead_paired_us"),
-            "detail_notrack": ratio("B-notrack", "C", "overhead_paired_us"),
+        "ratios": {
+            estimator: {
+                "detail": ratio("B", "C", f"overhead_{estimator}us"),
+                "list": ratio("B-list", "C-list", f"overhead_{estimator}us"),
+                "detail_notrack": ratio("B-notrack", "C", f"overhead_{estimator}us"),
+            }
+            for estimator in ("", "paired_", "min_", "cpu_")
         },
         "rounds": rounds,
         "errors": errors,

@@ -99,7 +99,7 @@ def summary(results: dict[str, Any]) -> str:
         if req and "variants" in req:
             lines.append(
                 f"{'variant':<12} {'what':<40} {'median µs':>10} {'req/s':>8} {'min-max µs':>15} "
-                f"{'overhead µs':>12} {'paired':>7} {'queries':>8} {'redis':>6}"
+                f"{'overhead µs':>12} {'paired':>7} {'cpu µs':>7} {'cpu +':>6} {'queries':>8} {'redis':>6}"
             )
             for name, v in req["variants"].items():
                 lines.append(
@@ -107,7 +107,9 @@ def summary(results: dict[str, Any]) -> str:
                     f"{fmt(v['requests_per_s']):>8} "
                     f"{fmt(v['min_us']) + '-' + fmt(v['max_us']):>15} "
                     f"{fmt(v.get('overhead_us'), '+,.0f'):>12} "
-                    f"{fmt(v.get('overhead_paired_us'), '+,.0f'):>7} {v['queries']:>8} "
+                    f"{fmt(v.get('overhead_paired_us'), '+,.0f'):>7} "
+                    f"{fmt(v.get('cpu_median_us')):>7} {fmt(v.get('overhead_cpu_us'), '+,.0f'):>6} "
+                    f"{v['queries']:>8} "
                     f"{v['redis_round_trips']:>6}"
                 )
             lines.append(
@@ -115,11 +117,17 @@ def summary(results: dict[str, Any]) -> str:
                 f"list {fmt(req.get('ratio_list'), '.2f')}, "
                 f"detail without tracking {fmt(req.get('ratio_detail_notrack'), '.2f')}  (target ≤ 0.50)"
             )
-            paired = req.get("ratio_paired", {})
-            lines.append(
-                "same, from round-paired overheads (median of B_r - A_r): "
-                + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in paired.items())
-            )
+            names = {
+                "paired_": "round-paired (median of B_r - A_r)",
+                "min_": "best rounds (min - min)",
+                "cpu_": "CPU time of this process (medians)",
+            }
+            for estimator, ratios in req.get("ratios", {}).items():
+                if estimator in names:
+                    lines.append(
+                        f"  same, {names[estimator]}: "
+                        + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in ratios.items())
+                    )
             if req.get("errors"):
                 lines.append(f"errors: {req['errors']}")
         prof = sections.get("profile")
