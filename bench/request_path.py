@@ -14,7 +14,7 @@ from typing import Any
 from unittest import mock
 
 from bench.data import Fixture
-from bench.wsgi import Caller, make_environ, redis_round_trips
+from bench.wsgi import Caller, make_environ, postgres_round_trips, redis_round_trips
 
 
 @dataclass
@@ -152,12 +152,22 @@ def _queries(call: Caller, v: Variant) -> dict[str, Any]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    is_postgres = connection.vendor == "postgresql"
     with v.context(), redis_round_trips.counting() as redis_calls:
+        if is_postgres:
+            with postgres_round_trips.counting() as pg_calls:
+                call(v.environ)
+            pg_count: int | None = pg_calls.count
+        else:
+            pg_count = None
         with CaptureQueriesContext(connection) as ctx:
             call(v.environ)
         redis_count = redis_calls.count
+    if is_postgres:
+        redis_count //= 2  # two requests were counted
     return {
         "queries": len(ctx.captured_queries),
+        "postgres_statements": pg_count,
         "sql": [q["sql"][:400] for q in ctx.captured_queries],
         "redis_round_trips": redis_count,
     }

@@ -64,8 +64,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.quick:
         cmd.append("--quick")
-    if args.only:
-        cmd += ["--only", args.only]
+    for section in args.only or []:
+        cmd += ["--only", section]
     print(f"\n=== {backend} ===", flush=True)
     t0 = time.perf_counter()
     try:
@@ -99,7 +99,7 @@ def summary(results: dict[str, Any]) -> str:
         if req and "variants" in req:
             lines.append(
                 f"{'variant':<12} {'what':<40} {'median µs':>10} {'req/s':>8} {'min-max µs':>15} "
-                f"{'overhead µs':>12} {'paired':>7} {'cpu µs':>7} {'cpu +':>6} {'queries':>8} {'redis':>6}"
+                f"{'overhead µs':>12} {'paired':>7} {'cpu µs':>7} {'cpu +':>6} {'queries':>8} {'pg':>3} {'redis':>6}"
             )
             for name, v in req["variants"].items():
                 lines.append(
@@ -109,7 +109,7 @@ def summary(results: dict[str, Any]) -> str:
                     f"{fmt(v.get('overhead_us'), '+,.0f'):>12} "
                     f"{fmt(v.get('overhead_paired_us'), '+,.0f'):>7} "
                     f"{fmt(v.get('cpu_median_us')):>7} {fmt(v.get('overhead_cpu_us'), '+,.0f'):>6} "
-                    f"{v['queries']:>8} "
+                    f"{v['queries']:>8} {fmt(v.get('postgres_statements'), 'd'):>3} "
                     f"{v['redis_round_trips']:>6}"
                 )
             lines.append(
@@ -201,7 +201,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small data, few rounds (smoke run)")
-    parser.add_argument("--only", choices=SECTIONS, help="run one section")
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append", help="run this section (repeatable)"
+    )
     parser.add_argument(
         "--backend",
         choices=("sqlite", "postgres"),

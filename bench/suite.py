@@ -59,7 +59,7 @@ def log(message: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=SECTIONS)
+    parser.add_argument("--only", choices=SECTIONS, action="append")
     parser.add_argument("--out", required=True)
     parser.add_argument("--profile-out", required=True)
     args = parser.parse_args()
@@ -99,7 +99,7 @@ def main() -> int:
     log(f"[{backend}] data ready in {time.perf_counter() - t0:.1f}s: {fx.counts}")
     app = get_wsgi_application()
 
-    sections = [args.only] if args.only else list(SECTIONS)
+    sections = [s for s in SECTIONS if s in args.only] if args.only else list(SECTIONS)
     for section in sections:
         log(f"[{backend}] section {section} (load average {os.getloadavg()[0]:.2f})")
         t0 = time.perf_counter()

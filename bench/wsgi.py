@@ -95,6 +95,7 @@ class RedisRoundTrips:
         self.count = 0
         self._thread: int | None = None
         self._installed = False
+        self._restore: Callable[[], None] = lambda: None
 
     def install(self) -> None:
         if self._installed:
@@ -112,10 +113,12 @@ class RedisRoundTrips:
             return original(conn, command, check_health)
 
         AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        self._restore = lambda: setattr(AbstractConnection, "send_packed_command", original)
         self._installed = True
 
     @contextmanager
     def counting(self) -> Iterator[RedisRoundTrips]:
+        """Counts inside the block only; the timed rounds run unwrapped."""
         self.install()
         self.count = 0
         self._thread = threading.get_ident()
@@ -123,6 +126,64 @@ class RedisRoundTrips:
             yield self
         finally:
             self._thread = None
+            if self._installed:
+                self._restore()
+                self._installed = False
 
 
 redis_round_trips = RedisRoundTrips()
+
+
+class PostgresRoundTrips:
+    """Statements psycopg sends from the calling thread, including those Django runs outside
+    the query log (the CONN_HEALTH_CHECKS ``SELECT 1`` at a request's first cursor)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._thread: int | None = None
+        self._installed = False
+        self._restore: Callable[[], None] = lambda: None
+
+    def install(self) -> None:
+        if self._installed:
+            return
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover
+            return
+        counter = self
+        originals = []
+        for cls in (psycopg.Cursor, psycopg.Connection):
+            original = cls.execute
+            originals.append((cls, original))
+
+            def execute(obj: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                if counter._thread is not None and threading.get_ident() == counter._thread:
+                    counter.count += 1
+                return _original(obj, *args, **kwargs)
+
+            cls.execute = execute  # type: ignore[method-assign]
+
+        def restore() -> None:
+            for cls, original in originals:
+                cls.execute = original  # type: ignore[method-assign]
+
+        self._restore = restore
+        self._installed = True
+
+    @contextmanager
+    def counting(self) -> Iterator[PostgresRoundTrips]:
+        """Counts inside the block only; the timed rounds run unwrapped."""
+        self.install()
+        self.count = 0
+        self._thread = threading.get_ident()
+        try:
+            yield self
+        finally:
+            self._thread = None
+            if self._installed:
+                self._restore()
+                self._installed = False
+
+
+postgres_round_trips = PostgresRoundTrips()
