@@ -64,7 +64,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
+        verbose_name_plural = "audit log entries"
         ordering = ["-seq"]
 
     def __str__(self) -> str:

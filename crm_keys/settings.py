@@ -132,6 +132,15 @@ LOGIN_URL = "admin:login"
 # in-process usage buffer.
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Shared cache (one-time form tokens, so a double-submitted Generate form makes one key even
+# across workers): Redis when configured, else per-process memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- API keys -------------------------------------------------------------------------------
 API_KEYS = {
     # HMAC-SHA256 pepper for key hashes. Changing it invalidates every key (see SECURITY.md).
