@@ -1,1 +1,168 @@
-"""Background jobs for rotation and expiry (called by keys.tasks). To be completed."""
+"""The rotation and expiry jobs that Celery beat runs (keys.tasks) and `runjob` runs by hand.
+
+Each job loops over batches of due keys until none is left, every batch in its own
+transaction through a service in keys/services.py, and returns a small dict of counts.
+Enforcement never depends on them: a key past its grace end or expiry is refused on every
+request from its timestamps. The jobs make the record match (revoked_at, the audit entries)
+and send the reminders; run late, twice or at the same time, they do each thing once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from audit.actors import Actor
+
+from . import services
+from .models import APIKey
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+
+
+def revoke_grace_ended(
+    batch_size: int = DEFAULT_BATCH_SIZE, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Revoke every rotated key whose grace period ended (revoked_at = its grace end, revoked
+    by "system", one audit entry each)."""
+    now = now or timezone.now()
+    actor = Actor.system("revoke_grace_ended")
+    revoked = batches = 0
+    while True:
+        batch = services.keys_revoke_grace_ended(actor=actor, now=now, batch_size=batch_size)
+        if batch:
+            batches += 1
+            revoked += len(batch)
+            logger.info(
+                "revoked %d key(s) whose grace period ended: %s",
+                len(batch),
+                ", ".join(key.display_id for key in batch[:20]),
+            )
+        # A short batch means no unlocked due key is left; rows an overlapping run holds are
+        # that run's to finish.
+        if len(batch) < batch_size:
+            break
+    return {"revoked": revoked, "batches": batches}
+
+
+def record_expiries(
+    batch_size: int = DEFAULT_BATCH_SIZE, *, now: datetime | None = None
+) -> dict[str, int]:
+    """One "expired" audit entry per key whose expiry passed, once per key."""
+    now = now or timezone.now()
+    actor = Actor.system("record_expiries")
+    recorded = batches = 0
+    while True:
+        batch = services.keys_record_expiries(actor=actor, now=now, batch_size=batch_size)
+        if batch:
+            batches += 1
+            recorded += len(batch)
+            logger.info(
+                "recorded the expiry of %d key(s): %s",
+                len(batch),
+                ", ".join(key.display_id for key in batch[:20]),
+            )
+        if len(batch) < batch_size:
+            break
+    return {"recorded": recorded, "batches": batches}
+
+
+def send_expiry_reminders(
+    batch_size: int = DEFAULT_BATCH_SIZE, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Remind the configured recipients, once per key, of active keys that expire within
+    API_KEYS["EXPIRY_REMINDER_DAYS"] days.
+
+    One digest e-mail per batch (in practice one per daily run) rather than one per key: the
+    recipients are the same few admins for every key, and a week in which forty keys expire
+    should be one message to act on, not forty. Each key is marked (expiry_reminder_sent_at,
+    plus a "reminder" audit entry) in the transaction that sends the mail, so a send that fails
+    rolls the marks back and the next run retries; a key is never in two digests. With no
+    recipients configured the keys are still marked and audited (and a warning logged), so
+    that configuring recipients later does not unleash a backlog of stale reminders.
+
+    The mail names keys by name and public id only; a key's secret is never stored, so it
+    cannot be in it."""
+    now = now or timezone.now()
+    actor = Actor.system("send_expiry_reminders")
+    within = timedelta(days=settings.API_KEYS.get("EXPIRY_REMINDER_DAYS", 7))
+    recipients = list(settings.API_KEYS.get("ALERT_RECIPIENTS") or [])
+    reminded = emails = failed = 0
+    while True:
+        try:
+            with transaction.atomic():
+                batch = services.keys_mark_expiry_reminded(
+                    actor=actor,
+                    within=within,
+                    recipients=recipients,
+                    now=now,
+                    batch_size=batch_size,
+                )
+                if batch and recipients:
+                    send_mail(
+                        subject=_subject(batch, within),
+                        message=_body(batch, within),
+                        from_email=settings.API_KEYS.get("ALERT_FROM") or None,
+                        recipient_list=recipients,
+                    )
+        except Exception:
+            # The marks rolled back with the transaction: the keys stay due for the next run.
+            logger.exception("expiry reminder e-mail failed; the next run will retry")
+            failed += 1
+            break
+        if batch:
+            reminded += len(batch)
+            if recipients:
+                emails += 1
+            else:
+                logger.warning(
+                    "%d key(s) expire within %d days but API_KEY_ALERT_RECIPIENTS is empty; "
+                    "recorded in the audit log only: %s",
+                    len(batch),
+                    within.days,
+                    ", ".join(key.display_id for key in batch[:20]),
+                )
+        if len(batch) < batch_size:
+            break
+    return {"reminded": reminded, "emails": emails, "failed": failed}
+
+
+def _subject(keys: list[APIKey], within: timedelta) -> str:
+    if len(keys) == 1:
+        key = keys[0]
+        return (
+            f"[crm-keys] API key {key.name!r} ({key.display_id}) expires within {within.days} days"
+        )
+    return f"[crm-keys] {len(keys)} API keys expire within {within.days} days"
+
+
+def _body(keys: list[APIKey], within: timedelta) -> str:
+    lines = [
+        f"These API keys expire within {within.days} days. Rotate each one before it expires "
+        "(Admin > API Keys > the key > Rotate) and give the new key to its integration; an "
+        "expired key is refused at once.",
+        "",
+    ]
+    for key in sorted(keys, key=lambda k: (k.expires_at, k.pk)):
+        expires = key.expires_at.astimezone(UTC)
+        lines.append(f"- {key.name} ({key.display_id}): expires {expires:%Y-%m-%d %H:%M} UTC")
+        page = _admin_page(key)
+        if page:
+            lines.append(f"  {page}")
+    lines += ["", "You get one reminder per key."]
+    return "\n".join(lines)
+
+
+def _admin_page(key: APIKey) -> str:
+    try:
+        return reverse("admin:keys_apikey_change", args=[key.pk])
+    except NoReverseMatch:  # pragma: no cover - the admin is always installed
+        return ""

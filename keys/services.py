@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -296,10 +297,10 @@ class Rotated:
 @transaction.atomic
 def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     """Issue a new key value with the same name, description, permissions and settings. The
-    old key keeps working until ``now + grace`` and is then refused (enforced on every request
-    from its timestamps; the grace job records the revocation). The old row is locked, so two
-    concurrent rotations of one key make exactly one new key; rotating a key that is revoked,
-    expired or already replaced is refused."""
+    old key keeps working until ``now + grace`` (or its own expiry, if sooner) and is then
+    refused (enforced on every request from its timestamps; the grace job records the
+    revocation). The old row is locked, so two concurrent rotations of one key make exactly
+    one new key; rotating a key that is revoked, expired or already replaced is refused."""
     if grace <= timedelta(0) or grace > MAX_GRACE:
         raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
     old = _lock(key)
@@ -332,7 +333,12 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         allowed_origins=old.allowed_origins,
     )
     old.replaced_by = new
-    old.grace_ends_at = now + grace
+    # The old key never outlives its own expiry: a grace end past it would make the Sunset
+    # header (and the "works until" message) promise time the key does not have.
+    grace_ends_at = now + grace
+    if old.expires_at is not None and old.expires_at < grace_ends_at:
+        grace_ends_at = old.expires_at
+    old.grace_ends_at = grace_ends_at
     old.save(update_fields=["replaced_by", "grace_ends_at"])
     audit_record(
         action=AuditAction.ROTATED,
@@ -349,3 +355,125 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         message=f"By rotation of icrm_{old.public_id}…",
     )
     return Rotated(key=new, old_key=old, full_key=full)
+
+
+# --- Background jobs (keys/jobs.py loops over these) ---------------------------------------
+# Each call handles one batch of due keys in one transaction. The rows are taken with
+# select_for_update(skip_locked=True): an overlapping run skips the rows this one holds instead
+# of queueing behind them, and PostgreSQL re-checks the filter on a row another run changed
+# since the query's snapshot, so a key that run already handled no longer matches. Each key is
+# therefore handled once, with one audit entry. (SQLite has no row locks; its IMMEDIATE
+# transactions serialise whole batches, which gives the same guarantee.)
+
+GRACE_ENDED_LABEL = "system"
+GRACE_ENDED_REASON = "grace period ended after rotation"
+
+
+def _lock_due(due: QuerySet[APIKey], batch_size: int) -> list[APIKey]:
+    return list(due.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+
+
+@transaction.atomic
+def keys_revoke_grace_ended(
+    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
+) -> list[APIKey]:
+    """Revoke up to ``batch_size`` rotated keys whose grace period has ended. The key was
+    already refused from that moment (enforcement reads grace_ends_at on every request), so
+    revoked_at is the grace end, not the time this job happened to run: the record says when
+    the key really stopped working. Returns the keys revoked by this call."""
+    now = now or timezone.now()
+    due = APIKey.objects.filter(grace_ends_at__lte=now, revoked_at__isnull=True)
+    batch = _lock_due(due, batch_size)
+    for key in batch:
+        key.revoked_at = key.grace_ends_at
+        key.revoked_by_label = GRACE_ENDED_LABEL
+        key.revoke_reason = GRACE_ENDED_REASON
+        key.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
+        audit_record(
+            action=AuditAction.REVOKED,
+            actor=actor,
+            key=key,
+            before={"status": "active", "grace_ends_at": key.grace_ends_at},
+            after={"status": "revoked", "revoked_at": key.revoked_at},
+            message=f"revoked: {GRACE_ENDED_REASON}",
+        )
+    return batch
+
+
+def expired_unrecorded(now: datetime) -> QuerySet[APIKey]:
+    """Keys that reached their expiry while still usable (not revoked, grace not over, at the
+    moment of expiry) and whose expiry has no audit entry yet. A key revoked before it would
+    have expired never expired, so it gets no "expired" entry."""
+    return APIKey.objects.filter(expires_at__lte=now, expiry_recorded_at__isnull=True).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=F("expires_at")),
+        Q(grace_ends_at__isnull=True) | Q(grace_ends_at__gt=F("expires_at")),
+    )
+
+
+@transaction.atomic
+def keys_record_expiries(
+    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
+) -> list[APIKey]:
+    """Write the "expired" audit entry of up to ``batch_size`` keys whose expiry passed, once
+    per key (expiry_recorded_at marks it done). Enforcement never waits for this: the key is
+    refused from expires_at on. Returns the keys recorded by this call."""
+    now = now or timezone.now()
+    batch = _lock_due(expired_unrecorded(now), batch_size)
+    for key in batch:
+        key.expiry_recorded_at = now
+        key.save(update_fields=["expiry_recorded_at"])
+        audit_record(
+            action=AuditAction.EXPIRED,
+            actor=actor,
+            key=key,
+            before={"status": "active"},
+            after={"status": "expired", "expires_at": key.expires_at},
+            message=f"expired at {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+        )
+    return batch
+
+
+def expiring_soon(now: datetime, within: timedelta) -> QuerySet[APIKey]:
+    """Active keys that expire within ``within`` and have had no expiry reminder. A key already
+    replaced by rotation is left out: its replacement exists and it stops at its grace end."""
+    return APIKey.objects.active(now).filter(
+        expires_at__gt=now,
+        expires_at__lte=now + within,
+        expiry_reminder_sent_at__isnull=True,
+        replaced_by__isnull=True,
+    )
+
+
+@transaction.atomic
+def keys_mark_expiry_reminded(
+    *,
+    actor: Actor,
+    within: timedelta,
+    recipients: list[str],
+    now: datetime | None = None,
+    batch_size: int = 500,
+) -> list[APIKey]:
+    """Mark up to ``batch_size`` soon-expiring keys as reminded, each with a "reminder" audit
+    entry. The caller sends the e-mail inside the same transaction (see jobs), so a failed
+    send rolls the marks back and the next run tries again."""
+    now = now or timezone.now()
+    batch = _lock_due(expiring_soon(now, within), batch_size)
+    sent_to = (
+        f"e-mailed to {len(recipients)} recipient(s)"
+        if recipients
+        else "no recipients configured (API_KEY_ALERT_RECIPIENTS), not e-mailed"
+    )
+    for key in batch:
+        key.expiry_reminder_sent_at = now
+        key.save(update_fields=["expiry_reminder_sent_at"])
+        audit_record(
+            action=AuditAction.REMINDER,
+            actor=actor,
+            key=key,
+            after={"kind": "expiry", "expires_at": key.expires_at, "recipients": len(recipients)},
+            message=(
+                f"expiry reminder: expires {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
+                f"{sent_to}"
+            ),
+        )
+    return batch
