@@ -224,12 +224,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Revoke rotated keys whose grace period has ended (enforcement never waits for this job).
+    # A run still queued when the next is due is dropped (expires): each run catches up fully.
     "revoke-grace-ended": {
         "task": "keys.tasks.revoke_grace_ended",
         "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
     },
-    # Record expiries: one "expired" audit entry per key whose expiry passed.
-    "record-expiries": {"task": "keys.tasks.record_expiries", "schedule": timedelta(minutes=1)},
+    # Record expiries: one "expired" audit entry per key whose expiry passed (expires: as above).
+    "record-expiries": {
+        "task": "keys.tasks.record_expiries",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
     # Flush usage counters into hourly rows.
     "flush-usage": {"task": "keys.tasks.flush_usage", "schedule": timedelta(minutes=1)},
     # Evaluate high-volume and error-spike alerts.
