@@ -221,6 +221,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis down: workers and beat keep retrying (forever, not Celery's default 100 tries) and carry
+# on when it is back; requests never wait for the broker (nothing on the request path enqueues).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Revoke rotated keys whose grace period has ended (enforcement never waits for this job).

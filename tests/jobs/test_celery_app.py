@@ -35,7 +35,8 @@ def test_the_rotation_and_expiry_jobs_are_scheduled():
         assert 0 < schedule[name]["options"]["expires"] <= 60
 
 
-def test_tasks_are_acknowledged_late():
+def test_tasks_are_acknowledged_late_and_the_broker_is_retried_forever():
+    assert app.conf.broker_connection_max_retries is None
     assert app.conf.task_acks_late is True
     assert app.conf.worker_prefetch_multiplier == 1
     for name in ("revoke_grace_ended", "record_expiries", "daily_reminders"):
