@@ -85,7 +85,9 @@ def send_expiry_reminders(
     recipients are the same few admins for every key, and a week in which forty keys expire
     should be one message to act on, not forty. Each key is marked (expiry_reminder_sent_at,
     plus a "reminder" audit entry) in the transaction that sends the mail, so a send that fails
-    rolls the marks back and the next run retries; a key is never in two digests. With no
+    rolls the marks back and the next run retries; a key is never in two digests. (The batch's
+    rows stay locked while the mail goes out: only jobs and admin edits of those keys wait, and
+    only for one send; the request path takes no locks.) With no
     recipients configured the keys are still marked and audited (and a warning logged), so
     that configuring recipients later does not unleash a backlog of stale reminders.
 
