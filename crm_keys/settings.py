@@ -94,11 +94,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-else:
-    # Persistent connections: opening a PostgreSQL connection costs more than the whole key
-    # check, so every request would pay it. Health checks drop a connection the server closed.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Persistent connections: opening one (PostgreSQL's handshake, or SQLite's open + PRAGMAs,
+# measured at ~0.9 ms) costs more than the whole key check, so no request should pay for it.
+# Health checks make Django test a reused connection once per request (a cheap `SELECT 1` on
+# PostgreSQL) and drop one the server closed, instead of failing that request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
