@@ -23,7 +23,7 @@ from rest_framework.request import Request
 
 from crm_keys.net import client_ip
 
-from . import crypto, denials, netrules, ratelimit
+from . import crypto, denials, keycache, netrules, ratelimit
 from .models import APIKey, KeyStatus
 
 # Longest header value we look at; anything longer cannot be a key (56 chars) and is refused
@@ -174,8 +174,28 @@ def _aware(value: Any) -> Any:
 
 
 def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
-    """The single query of the request path: the key (with its replacement's public id) by its
-    indexed public id. Returns an APIKey whose other fields load lazily if ever touched."""
+    """The key (with its replacement's public id) by its indexed public id: from the in-process
+    cache when it is on and fresh (keys.keycache), else the single query of the request path.
+    Returns an APIKey whose other fields load lazily if ever touched."""
+    cached = keycache.cache.get(public_id)
+    if cached is None:
+        generation = keycache.cache.generation()
+        cached = _load(public_id, using)
+        if cached is None:
+            return None
+        keycache.cache.put(public_id, cached, generation)
+    values, replacement_public_id = cached
+    key = _hydrate(using, values)
+    if values["replaced_by_id"] is not None:
+        # Fill the relation cache as select_related would, so key.replaced_by costs no query.
+        replacement = _hydrate(
+            using, {"id": values["replaced_by_id"], "public_id": replacement_public_id}
+        )
+        APIKey.replaced_by.field.set_cached_value(key, replacement)
+    return key
+
+
+def _load(public_id: str, using: str) -> tuple[dict[str, Any], str | None] | None:
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(_lookup_sql(using), [public_id])
@@ -187,12 +207,7 @@ def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
         values["scopes"] = json.loads(values["scopes"])
     for name in _DATETIME_FIELDS:
         values[name] = _aware(values[name])
-    key = _hydrate(using, values)
-    if values["replaced_by_id"] is not None:
-        # Fill the relation cache as select_related would, so key.replaced_by costs no query.
-        replacement = _hydrate(using, {"id": values["replaced_by_id"], "public_id": row[-1]})
-        APIKey.replaced_by.field.set_cached_value(key, replacement)
-    return key
+    return values, row[-1]
 
 
 def _hydrate(using: str, values: dict[str, Any]) -> APIKey:
@@ -204,6 +219,8 @@ def _hydrate(using: str, values: dict[str, Any]) -> APIKey:
     key._state.adding = False
     key._state.db = using
     key.__dict__.update(values)
+    if "scopes" in values:
+        key.scopes = {m: list(a) for m, a in values["scopes"].items()}  # never share a cached dict
     return key
 
 

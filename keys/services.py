@@ -21,6 +21,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 
 from . import crypto
+from .keycache import key_changed
 from .models import APIKey, ExpiryPolicy, KeyStatus
 from .scopes import ScopeError, Scopes, describe, normalize
 
@@ -227,6 +228,7 @@ def key_update(
     for f, v in changed.items():
         setattr(obj, f, v)
     obj.save(update_fields=list(changed))
+    key_changed(obj.public_id)
     if "scopes" in changed:
         audit_record(
             action=AuditAction.SCOPES_CHANGED,
@@ -265,6 +267,7 @@ def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
     obj.revoked_by_label = actor.label[:150]
     obj.revoke_reason = reason[:200]
     obj.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
+    key_changed(obj.public_id)
     audit_record(
         action=AuditAction.REVOKED,
         actor=actor,
@@ -340,6 +343,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         grace_ends_at = old.expires_at
     old.grace_ends_at = grace_ends_at
     old.save(update_fields=["replaced_by", "grace_ends_at"])
+    key_changed(old.public_id)
     audit_record(
         action=AuditAction.ROTATED,
         actor=actor,
@@ -389,6 +393,7 @@ def keys_revoke_grace_ended(
         key.revoked_by_label = GRACE_ENDED_LABEL
         key.revoke_reason = GRACE_ENDED_REASON
         key.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
+        key_changed(key.public_id)
         audit_record(
             action=AuditAction.REVOKED,
             actor=actor,
