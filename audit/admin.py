@@ -19,6 +19,20 @@ from django.utils.html import format_html, format_html_join
 from .models import AuditEntry
 
 
+class ReadOnlyAdminMixin:
+    """Viewable, never added, changed or deleted through the admin, by anyone (superusers
+    included): for records the system writes, such as audit entries and alerts."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ActorFilter(admin.SimpleListFilter):
     title = "actor"
     parameter_name = "actor"
@@ -93,7 +107,7 @@ def _pretty(value: Any) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["time_column", "actor_label", "action_column", "key_column", "ip"]
     list_display_links = ["time_column"]
     list_filter = ["action", ActorFilter, ("created_at", admin.DateFieldListFilter), KeyFilter]
@@ -112,15 +126,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("keys/admin.css",)}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         return super().changelist_view(request, {"title": "Audit log", **(extra_context or {})})

@@ -30,6 +30,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from audit.actors import Actor
+from audit.admin import ReadOnlyAdminMixin
 from audit.models import AuditEntry
 from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
@@ -783,7 +784,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts are raised and resolved by the background jobs; admins read them here."""
 
     list_display = ["kind", "key_link", "measured_value", "threshold", "opened_at", "resolved_at"]
@@ -791,15 +792,6 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ["key__name", "key__public_id"]
     list_select_related = ["key"]
     date_hierarchy = "opened_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Alert | None = None) -> bool:
-        return False
 
     @admin.display(description="Key", ordering="key__name")
     def key_link(self, obj: Alert) -> str:

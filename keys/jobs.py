@@ -10,6 +10,7 @@ and send the reminders; run late, twice or at the same time, they do each thing 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -28,6 +29,25 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 
 
+def _drain(step: Callable[[], list[APIKey]], batch_size: int, what: str) -> tuple[int, int]:
+    """Run ``step`` (one batch, one transaction) until a short batch says no unlocked due key
+    is left; rows an overlapping run holds are that run's to finish. Returns (keys, batches)."""
+    done = batches = 0
+    while True:
+        batch = step()
+        if batch:
+            batches += 1
+            done += len(batch)
+            logger.info(
+                "%s %d key(s): %s",
+                what,
+                len(batch),
+                ", ".join(key.display_id for key in batch[:20]),
+            )
+        if len(batch) < batch_size:
+            return done, batches
+
+
 def revoke_grace_ended(
     batch_size: int = DEFAULT_BATCH_SIZE, *, now: datetime | None = None
 ) -> dict[str, int]:
@@ -35,21 +55,11 @@ def revoke_grace_ended(
     by "system", one audit entry each)."""
     now = now or timezone.now()
     actor = Actor.system("revoke_grace_ended")
-    revoked = batches = 0
-    while True:
-        batch = services.keys_revoke_grace_ended(actor=actor, now=now, batch_size=batch_size)
-        if batch:
-            batches += 1
-            revoked += len(batch)
-            logger.info(
-                "revoked %d key(s) whose grace period ended: %s",
-                len(batch),
-                ", ".join(key.display_id for key in batch[:20]),
-            )
-        # A short batch means no unlocked due key is left; rows an overlapping run holds are
-        # that run's to finish.
-        if len(batch) < batch_size:
-            break
+    revoked, batches = _drain(
+        lambda: services.keys_revoke_grace_ended(actor=actor, now=now, batch_size=batch_size),
+        batch_size,
+        "revoked (grace period ended)",
+    )
     return {"revoked": revoked, "batches": batches}
 
 
@@ -59,19 +69,11 @@ def record_expiries(
     """One "expired" audit entry per key whose expiry passed, once per key."""
     now = now or timezone.now()
     actor = Actor.system("record_expiries")
-    recorded = batches = 0
-    while True:
-        batch = services.keys_record_expiries(actor=actor, now=now, batch_size=batch_size)
-        if batch:
-            batches += 1
-            recorded += len(batch)
-            logger.info(
-                "recorded the expiry of %d key(s): %s",
-                len(batch),
-                ", ".join(key.display_id for key in batch[:20]),
-            )
-        if len(batch) < batch_size:
-            break
+    recorded, batches = _drain(
+        lambda: services.keys_record_expiries(actor=actor, now=now, batch_size=batch_size),
+        batch_size,
+        "recorded the expiry of",
+    )
     return {"recorded": recorded, "batches": batches}
 
 

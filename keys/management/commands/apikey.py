@@ -188,10 +188,9 @@ class Command(BaseCommand):
         self.stdout.write(f"{key.display_id}: {describe(key.scopes)}")
 
     def do_rotate(self, options: dict[str, Any]) -> None:
+        grace = parse_grace(options["grace"])  # a bad value is reported before any lookup
         key = selectors.key_get(options["ref"])
-        rotated = services.key_rotate(
-            key=key, grace=parse_grace(options["grace"]), actor=Actor.cli()
-        )
+        rotated = services.key_rotate(key=key, grace=grace, actor=Actor.cli())
         self._info(
             f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key works until "
             f"{rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}. Store the new key now."
