@@ -104,12 +104,16 @@ def other_process(transactional_db, tmp_path, settings):
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
-            "warning",
+            "info",
+            "--access-logfile",
+            str(tmp_path / "access.log"),
+            "--error-logfile",
+            str(tmp_path / "error.log"),
         ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -121,7 +125,10 @@ def other_process(transactional_db, tmp_path, settings):
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                pytest.fail("gunicorn did not start: " + server.stderr.read().decode()[-2000:])
+                log = tmp_path / "error.log"
+                pytest.fail(
+                    "gunicorn did not start: " + (log.read_text()[-2000:] if log.exists() else "")
+                )
             time.sleep(0.1)
     yield base
     server.terminate()
@@ -150,6 +157,18 @@ def test_changes_reach_another_process_on_its_very_next_request(other_process, m
 
     services.key_revoke(key=key, actor=actor)
     assert _status(other_process, "/api/v1/leads/", full) == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_access_log_never_holds_a_key(other_process, make_key, tmp_path):
+    """Part of the canary: gunicorn's access log (path, query string, status, user agent) never
+    holds a key sent the right way, in a header."""
+    _, full = make_key({"contacts": ["view"]})
+    assert _status(other_process, "/api/v1/contacts/", full) == 200
+    assert _status(other_process, "/api/v1/contacts/?page=1", full) == 200
+    log = (tmp_path / "access.log").read_text()
+    assert "/api/v1/contacts/" in log  # the log really was written
+    assert full.split("_", 2)[2] not in log
 
 
 @pytest.mark.django_db
