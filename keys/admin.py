@@ -309,7 +309,12 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.
-        context = {"title": "API keys", "is_nav_sidebar_enabled": False}
+        context = {
+            "title": "API keys",
+            "is_nav_sidebar_enabled": False,
+            # Failed attempts with keys that match no key: a brute-force or misconfiguration signal.
+            "unknown_key_requests": selectors.unknown_key_requests(),
+        }
         return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:

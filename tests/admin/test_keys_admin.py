@@ -564,3 +564,15 @@ def test_simultaneous_submissions_consume_the_token_once(rf: Any) -> None:
     assert nonce in second.session["keys_admin_nonces_issued"]  # loaded before the consume
     assert consume_form_nonce(first, nonce) == "ok"
     assert consume_form_nonce(second, nonce) == "used"
+
+
+@pytest.mark.django_db
+def test_key_list_shows_requests_with_unknown_keys(admin_client, api):
+    from keys import crypto, usage
+
+    for _ in range(3):
+        api.get("/api/v1/contacts/", HTTP_AUTHORIZATION=f"Bearer {crypto.make_key().full}")
+    usage.flush()
+    html = admin_client.get("/admin/keys/apikey/").content.decode()
+    assert "Requests with an unknown or malformed key" in html
+    assert "<strong>3</strong> in the last 24 hours" in html
