@@ -88,69 +88,69 @@ class Caller:
         return int(captured["status"][:3]), captured["headers"], body
 
 
-class RedisRoundTrips:
-    """Counts commands sent to Redis from the calling thread (a pipeline is one send)."""
+class _ThreadCallCounter:
+    """Counts calls a subclass's ``wrap`` patches in, made from the thread inside ``counting``."""
 
     def __init__(self) -> None:
         self.count = 0
         self._thread: int | None = None
-        self._installed = False
-        self._restore: Callable[[], None] = lambda: None
+        self._restore: Callable[[], None] | None = None
 
-    def install(self) -> None:
-        if self._installed:
-            return
-        try:
-            from redis.connection import AbstractConnection
-        except ImportError:  # pragma: no cover
-            return
-        original = AbstractConnection.send_packed_command
-        counter = self
+    def hit(self) -> None:
+        if self._thread is not None and threading.get_ident() == self._thread:
+            self.count += 1
 
-        def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> Any:
-            if counter._thread is not None and threading.get_ident() == counter._thread:
-                counter.count += 1
-            return original(conn, command, check_health)
-
-        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
-        self._restore = lambda: setattr(AbstractConnection, "send_packed_command", original)
-        self._installed = True
+    def wrap(self) -> Callable[[], None] | None:
+        """Patch the calls to count; return how to undo it (None when the library is absent)."""
+        raise NotImplementedError
 
     @contextmanager
-    def counting(self) -> Iterator[RedisRoundTrips]:
+    def counting(self) -> Iterator[_ThreadCallCounter]:
         """Counts inside the block only; the timed rounds run unwrapped."""
-        self.install()
+        if self._restore is None:
+            self._restore = self.wrap()
         self.count = 0
         self._thread = threading.get_ident()
         try:
             yield self
         finally:
             self._thread = None
-            if self._installed:
+            if self._restore is not None:
                 self._restore()
-                self._installed = False
+                self._restore = None
+
+
+class RedisRoundTrips(_ThreadCallCounter):
+    """Counts commands sent to Redis from the calling thread (a pipeline is one send)."""
+
+    def wrap(self) -> Callable[[], None] | None:
+        try:
+            from redis.connection import AbstractConnection
+        except ImportError:  # pragma: no cover
+            return None
+        original = AbstractConnection.send_packed_command
+        counter = self
+
+        def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> Any:
+            counter.hit()
+            return original(conn, command, check_health)
+
+        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        return lambda: setattr(AbstractConnection, "send_packed_command", original)
 
 
 redis_round_trips = RedisRoundTrips()
 
 
-class PostgresRoundTrips:
+class PostgresRoundTrips(_ThreadCallCounter):
     """Statements psycopg sends from the calling thread, including those Django runs outside
     the query log (the CONN_HEALTH_CHECKS ``SELECT 1`` at a request's first cursor)."""
 
-    def __init__(self) -> None:
-        self.count = 0
-        self._thread: int | None = None
-        self._installed = False
-        self._restore: Callable[[], None] = lambda: None
-
-    def install(self) -> None:
-        if self._installed:
-            return
+    def wrap(self) -> Callable[[], None] | None:
         try:
             import psycopg
         except ImportError:  # pragma: no cover
-            return
+            return None
         counter = self
         originals = []
         for cls in (psycopg.Cursor, psycopg.Connection):
@@ -158,8 +158,7 @@ class PostgresRoundTrips:
             originals.append((cls, original))
 
             def execute(obj: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                if counter._thread is not None and threading.get_ident() == counter._thread:
-                    counter.count += 1
+                counter.hit()
                 return _original(obj, *args, **kwargs)
 
             cls.execute = execute  # type: ignore[method-assign]
@@ -168,22 +167,7 @@ class PostgresRoundTrips:
             for cls, original in originals:
                 cls.execute = original  # type: ignore[method-assign]
 
-        self._restore = restore
-        self._installed = True
-
-    @contextmanager
-    def counting(self) -> Iterator[PostgresRoundTrips]:
-        """Counts inside the block only; the timed rounds run unwrapped."""
-        self.install()
-        self.count = 0
-        self._thread = threading.get_ident()
-        try:
-            yield self
-        finally:
-            self._thread = None
-            if self._installed:
-                self._restore()
-                self._installed = False
+        return restore
 
 
 postgres_round_trips = PostgresRoundTrips()
