@@ -16,6 +16,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from keys.crypto import public_id_from_ref
+
 from .models import AuditEntry
 
 
@@ -87,9 +89,9 @@ class KeyFilter(admin.SimpleListFilter):
             if not value.isdigit():
                 return queryset.none()
             queryset = queryset.filter(key_id=int(value))
-        public_id = self.used_parameters.get("key_public_id", "").removeprefix("icrm_")
+        public_id = public_id_from_ref(self.used_parameters.get("key_public_id", ""))
         if public_id:
-            queryset = queryset.filter(key_public_id=public_id.split("_", 1)[0].rstrip("…"))
+            queryset = queryset.filter(key_public_id=public_id)
         return queryset
 
 
@@ -142,10 +144,7 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip().rstrip("…").removesuffix("...")
-        if term.startswith("icrm_"):
-            term = term[5:].split("_", 1)[0]
-        return super().get_search_results(request, queryset, term)
+        return super().get_search_results(request, queryset, public_id_from_ref(search_term))
 
     @admin.display(description="Action", ordering="action")
     def action_column(self, obj: AuditEntry) -> str:

@@ -35,6 +35,7 @@ from audit.models import AuditEntry
 from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from . import selectors, services
+from .crypto import public_id_from_ref
 from .forms import KeyChangeForm, KeyGenerateForm, RevokeForm, RotateForm
 from .models import Alert, APIKey, KeyStatus
 from .scopes import describe
@@ -302,10 +303,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         # Admins paste the key as shown everywhere else: icrm_<public id>…
-        term = search_term.strip().rstrip("…").removesuffix("...")
-        if term.startswith("icrm_"):
-            term = term[5:].split("_", 1)[0]
-        return super().get_search_results(request, queryset, term)
+        return super().get_search_results(request, queryset, public_id_from_ref(search_term))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.

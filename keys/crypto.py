@@ -121,6 +121,15 @@ def key_matches(full: str, stored_hash: str, *, pepper: bytes | None = None) -> 
 DUMMY_HASH = "0" * 64
 
 
+def public_id_from_ref(text: str) -> str:
+    """What an admin pastes -> the public id: ``icrm_<public id>…`` (display form), a full key,
+    or the bare public id. Anything else comes back stripped, unchanged."""
+    text = text.strip().rstrip("…").removesuffix("...")
+    if text.startswith(f"{PREFIX}_"):
+        text = text[len(PREFIX) + 1 :].split("_", 1)[0]
+    return text
+
+
 def display_id(public_id: str) -> str:
     """How admins and logs name a key: ``icrm_<public_id>…``."""
     return f"{PREFIX}_{public_id}…"

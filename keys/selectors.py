@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from . import crypto
 from .models import (
     Alert,
     APIKey,
@@ -25,9 +26,7 @@ class KeyNotFound(Exception):
 
 def key_get(ref: str | int) -> APIKey:
     """A key by database id, public id, or display form (``icrm_<public id>…``)."""
-    text = str(ref).strip().rstrip("…").removesuffix("...")
-    if text.startswith("icrm_"):
-        text = text[5:].split("_", 1)[0]
+    text = crypto.public_id_from_ref(str(ref))
     query = APIKey.objects.select_related("replaced_by", "created_by")
     try:
         if text.isdigit() and len(text) < 12:
@@ -93,8 +92,6 @@ def key_self_description(key: APIKey) -> dict[str, Any]:
 
 def key_by_full_key(full_key: str) -> APIKey:
     """Find a key from its full value (a leaked key reported by a scanner), by hash."""
-    from . import crypto
-
     try:
         public_id = crypto.parse_key(full_key)
     except crypto.KeyFormatError:

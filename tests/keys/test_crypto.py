@@ -74,3 +74,17 @@ def test_hash_is_keyed_by_the_pepper():
 def test_repr_never_shows_the_secret():
     new = crypto.make_key()
     assert new.full not in repr(new)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ABCDEFGHIJKL", "ABCDEFGHIJKL"),
+        (" icrm_ABCDEFGHIJKL… ", "ABCDEFGHIJKL"),
+        ("icrm_ABCDEFGHIJKL...", "ABCDEFGHIJKL"),
+        ("icrm_ABCDEFGHIJKL_" + "s" * 38, "ABCDEFGHIJKL"),
+        ("Website form", "Website form"),
+    ],
+)
+def test_public_id_from_what_an_admin_pastes(text, expected):
+    assert crypto.public_id_from_ref(text) == expected
