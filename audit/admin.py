@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from keys.crypto import public_id_from_ref
+from keys.crypto import display_id, public_id_from_ref
 
 from .models import AuditEntry
 
@@ -81,7 +81,7 @@ class KeyFilter(admin.SimpleListFilter):
         entry = AuditEntry.objects.filter(key_id=int(value)).order_by("-seq").first()
         if entry is None:
             return [(value, f"Key #{value}")]
-        return [(value, f"{entry.key_name} (icrm_{entry.key_public_id}…)")]
+        return [(value, f"{entry.key_name} ({display_id(entry.key_public_id)})")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
@@ -159,7 +159,7 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not obj.key_public_id:
             return "—"
         label = format_html(
-            '{} <code class="key-id">icrm_{}…</code>', obj.key_name, obj.key_public_id
+            '{} <code class="key-id">{}</code>', obj.key_name, display_id(obj.key_public_id)
         )
         try:
             url = reverse("admin:keys_apikey_change", args=[obj.key_id])

@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 from django.db import models
 from django.utils import timezone
 
+from keys.crypto import display_id
+
 
 class AuditAction(models.TextChoices):
     GENERATED = "generated", "Generated"
@@ -68,7 +70,7 @@ class AuditEntry(models.Model):
         ordering = ["-seq"]
 
     def __str__(self) -> str:
-        target = f" icrm_{self.key_public_id}…" if self.key_public_id else ""
+        target = f" {display_id(self.key_public_id)}" if self.key_public_id else ""
         return f"#{self.seq} {self.get_action_display()}{target} by {self.actor_label}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:

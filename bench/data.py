@@ -90,14 +90,14 @@ def bulk_crm_keys(
 ) -> list[int]:
     """``n`` crm-keys keys inserted directly (a benchmark shortcut: 10,000 audited
     ``key_generate`` calls would only slow the setup). Same columns as the service writes."""
-    from django.conf import settings
     from django.utils import timezone
 
     from keys import crypto
+    from keys.conf import key_settings
     from keys.models import APIKey, ExpiryPolicy
 
     now = timezone.now()
-    pepper = settings.API_KEYS["PEPPER"].encode()
+    pepper = key_settings.PEPPER.encode()
     rows = []
     for i in range(n):
         new = crypto.make_key()

@@ -128,7 +128,7 @@ def _parse_wrk(text: str) -> dict[str, Any]:
 def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: Callable) -> dict:
     from django.conf import settings
 
-    from keys import usage
+    from keys.conf import key_settings
 
     port = free_port()
     log_path = Path(settings.VAR_DIR) / f"gunicorn-{os.environ.get('BENCH_BACKEND', 'sqlite')}.log"
@@ -151,7 +151,7 @@ def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: 
         "crm_keys.wsgi:application",
     ]
     result: dict[str, Any] = {"workers": 2, "concurrency": concurrency, "port": port}
-    ship_interval = float(settings.API_KEYS.get("USAGE_SHIP_INTERVAL", 1.0))
+    ship_interval = float(key_settings.USAGE_SHIP_INTERVAL)
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
         try:
@@ -200,10 +200,6 @@ def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-    if not callable(getattr(usage, "flush", None)):
-        result["usage_check"] = "not available: keys.usage.flush does not exist yet"
-        log("  http: usage count check not available (keys.usage.flush does not exist yet)")
-        return result
     expected = result["python_client"]["completed"]
     total, _seconds, calls = flush_until([fx.crm_key_http_id], before + expected, timeout=30)
     counted = total - before

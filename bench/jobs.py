@@ -219,27 +219,6 @@ def grace(fx: Fixture, *, due: int, log: Callable) -> dict:
 
 # --- Usage flush ------------------------------------------------------------------------------
 
-SHIP_NAMES = ("ship", "ship_now", "ship_buffer", "drain", "flush_buffer")
-
-
-def ship_buffer() -> str | None:
-    """Push this process's in-process usage buffer to its store now, through whatever public
-    function keys.usage offers for it. Returns the name used, or None."""
-    from keys import usage
-
-    for name in SHIP_NAMES:
-        fn = getattr(usage, name, None)
-        if callable(fn):
-            fn()
-            return name
-    shipper = getattr(usage, "shipper", None)
-    for name in (*SHIP_NAMES, "flush"):
-        fn = getattr(shipper, name, None)
-        if callable(fn):
-            fn()
-            return f"shipper.{name}"
-    return None
-
 
 def usage_total(key_ids: list[int]) -> int:
     from django.db.models import Sum
@@ -250,16 +229,17 @@ def usage_total(key_ids: list[int]) -> int:
 
 
 def flush_until(key_ids: list[int], expected: int, *, timeout: float) -> tuple[int, float, int]:
-    """Call keys.usage.flush() (and ship the buffer) until the rows for ``key_ids`` hold
-    ``expected`` requests or ``timeout`` passes. Returns (total seen, seconds, flush calls)."""
-    from keys import usage
+    """Ship this process's buffer and flush until the rows for ``key_ids`` hold ``expected``
+    requests or ``timeout`` passes. Returns (total seen, seconds, flush calls)."""
+    from keys.usage import flush as usage_flush
+    from keys.usage import recorder
 
     t0 = time.perf_counter()
     calls = 0
     total = usage_total(key_ids)
     while total < expected and time.perf_counter() - t0 < timeout:
-        ship_buffer()
-        usage.flush()
+        recorder.ship()
+        usage_flush.flush()
         calls += 1
         total = usage_total(key_ids)
         if total < expected:
@@ -271,12 +251,10 @@ def flush(fx: Fixture, *, requests: int, keys: int, log: Callable) -> dict:
     from django.test import RequestFactory
     from django.urls import resolve
 
-    from keys import usage
     from keys.models import APIKey
+    from keys.usage import flush as usage_flush
+    from keys.usage import recorder
 
-    if not callable(getattr(usage, "flush", None)):
-        log("  flush: keys.usage.flush is not available yet -> skipped")
-        return {"available": False, "reason": "keys.usage.flush does not exist yet"}
     key_objs = list(APIKey.objects.filter(pk__in=fx.filler_key_ids[-keys:]))
     key_ids = [k.pk for k in key_objs]
     paths = [
@@ -295,19 +273,19 @@ def flush(fx: Fixture, *, requests: int, keys: int, log: Callable) -> dict:
             pool.append(request)
     statuses = [200] * 19 + [403]
     before = usage_total(key_ids)
-    ship_buffer()  # whatever B's rounds left in the buffer is not part of this measurement
-    usage.flush()
+    recorder.ship()  # whatever B's rounds left in the buffer is not part of this measurement
+    usage_flush.flush()
     t0 = time.perf_counter()
     n_pool = len(pool)
     for i in range(requests):
-        usage.record_request(pool[i % n_pool], statuses[i % 20])
+        recorder.record_request(pool[i % n_pool], statuses[i % 20])
     record_s = time.perf_counter() - t0
     log(f"  flush: recorded {requests:,} requests over {len(key_ids):,} keys in {record_s:.2f}s")
     t0 = time.perf_counter()
-    shipped_with = ship_buffer()
+    recorder.ship()
     ship_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    returned = usage.flush()
+    returned = usage_flush.flush()
     flush_s = time.perf_counter() - t0
     total, extra_s, extra_calls = flush_until(key_ids, before + requests, timeout=60)
     counted = total - before
@@ -316,7 +294,6 @@ def flush(fx: Fixture, *, requests: int, keys: int, log: Callable) -> dict:
         "requests": requests,
         "keys": len(key_ids),
         "record_us_per_request": round(record_s / requests * 1e6, 2),
-        "ship_function": shipped_with,
         "ship_seconds": round(ship_s, 3),
         "flush_seconds": round(flush_s, 3),
         "flush_returned": repr(returned)[:200],
@@ -326,7 +303,7 @@ def flush(fx: Fixture, *, requests: int, keys: int, log: Callable) -> dict:
         "exact": counted == requests,
     }
     log(
-        f"  flush: ship {ship_s:.3f}s ({shipped_with}), flush {flush_s:.3f}s; counted {counted:,} "
+        f"  flush: ship {ship_s:.3f}s, flush {flush_s:.3f}s; counted {counted:,} "
         f"of {requests:,} ({'exact' if counted == requests else 'NOT exact'})"
     )
     return result

@@ -33,9 +33,9 @@ class Variant:
 @contextmanager
 def usage_tracking_off() -> Iterator[None]:
     """B without the usage recorder (the rest of B unchanged): the cost of tracking."""
-    from keys import usage
+    from keys.usage import recorder
 
-    with mock.patch.object(usage, "record_request", lambda *args, **kwargs: None):
+    with mock.patch.object(recorder, "record_request", lambda *args, **kwargs: None):
         yield
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 import django_filters
@@ -13,6 +11,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
+
+from crm_keys.csvstream import csv_lines
 
 from .models import Contact, Lead, Opportunity
 
@@ -131,11 +131,6 @@ def _csv_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class CRMViewSet(viewsets.ModelViewSet):
     """List, retrieve, create, update, delete and export (CSV) for one CRM module.
 
@@ -160,16 +155,13 @@ class CRMViewSet(viewsets.ModelViewSet):
         """All rows matching the same filters as the list, as CSV, streamed."""
         queryset = self.filter_queryset(self.get_queryset())
         fields = list(self.get_serializer_class().Meta.fields)
-        writer = csv.writer(_Echo())
-
-        def rows() -> Iterator[str]:
-            yield writer.writerow(fields)
-            for row in queryset.values_list(
-                *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
-            ).iterator(chunk_size=2000):
-                yield writer.writerow([_csv_cell(v) for v in row])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        rows = queryset.values_list(
+            *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
+        ).iterator(chunk_size=2000)
+        response = StreamingHttpResponse(
+            csv_lines(fields, ([_csv_cell(v) for v in row] for row in rows)),
+            content_type="text/csv; charset=utf-8",
+        )
         response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'
         return response
 

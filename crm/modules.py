@@ -26,7 +26,3 @@ MODULES: dict[str, Module] = {
         Module("opportunities", "Opportunities", "crm.api.OpportunityViewSet"),
     )
 }
-
-
-def module_names() -> list[str]:
-    return list(MODULES)

@@ -5,6 +5,7 @@ var/ and needs no server. Production sets DATABASE_URL (PostgreSQL) and REDIS_UR
 Every setting is listed in the README.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -53,7 +55,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves admin and Swagger UI static files in production without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "keys.middleware.APIResponseMiddleware",
+    "keys.api.middleware.APIResponseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,9 +82,12 @@ TEMPLATES = [
     },
 ]
 
+# Widgets render through the template settings (the permission matrix's template is in the app).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+
 # --- Database -------------------------------------------------------------------------------
-# SQLite under var/ by default; DATABASE_URL (postgres://...) in production.
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# SQLite under var/ by default; DATABASE_URL (postgres://...) in production. The var/ folders
+# are created by KeysConfig.ready(), not here: importing settings has no side effects.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so the web app, the worker and beat
@@ -126,7 +131,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -152,35 +156,31 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- API keys -------------------------------------------------------------------------------
+# Every entry, its default and its meaning: keys/conf.py (the only reader of API_KEYS). Here only
+# what the environment sets; an unset variable leaves the default.
+_API_KEYS_FROM_ENV = {
+    "ALERT_RECIPIENTS": ("API_KEY_ALERT_RECIPIENTS", env.list),
+    "ALERT_FROM": ("API_KEY_ALERT_FROM", env.str),
+    "USAGE_RETENTION_DAYS": ("API_KEY_USAGE_RETENTION_DAYS", env.int),
+    "LOOKUP_CACHE": ("API_KEY_LOOKUP_CACHE", env.bool),
+    "LOOKUP_CACHE_SECONDS": ("API_KEY_LOOKUP_CACHE_SECONDS", env.int),
+    "AUTH_FAILURES_PER_MINUTE": ("API_KEY_AUTH_FAILURES_PER_MINUTE", env.int),
+    "USAGE_SHIP_INTERVAL": ("API_KEY_USAGE_SHIP_INTERVAL", env.float),
+}
 API_KEYS = {
     # HMAC-SHA256 pepper for key hashes. Changing it invalidates every key (see SECURITY.md).
     "PEPPER": env.str("API_KEY_PEPPER", default="") or SECRET_KEY,
-    "DEFAULT_EXPIRY": "90d",
-    # Where alert and reminder e-mails go.
-    "ALERT_RECIPIENTS": env.list("API_KEY_ALERT_RECIPIENTS", default=[]),
-    "ALERT_FROM": env.str("API_KEY_ALERT_FROM", default="crm-keys@localhost"),
-    # Alert defaults (overridable per key on the key page).
-    "ALERT_VOLUME_PER_HOUR": 10_000,
-    "ALERT_ERROR_RATE_PERCENT": 10.0,
-    "ALERT_ERROR_MIN_REQUESTS": 20,
-    "ALERT_UNUSED_DAYS": 30,
-    "ROTATION_REMINDER_DAYS": 90,
-    "EXPIRY_REMINDER_DAYS": 7,
-    "USAGE_RETENTION_DAYS": env.int("API_KEY_USAGE_RETENTION_DAYS", default=90),
-    # In-process cache of key records on the request path (only with REDIS_URL, which carries
-    # the invalidations between processes); entries older than this are reloaded regardless.
-    "LOOKUP_CACHE": env.bool("API_KEY_LOOKUP_CACHE", default=True),
-    "LOOKUP_CACHE_SECONDS": env.int("API_KEY_LOOKUP_CACHE_SECONDS", default=30),
-    # Failed authentications allowed per client IP per minute before it gets 429.
-    "AUTH_FAILURES_PER_MINUTE": env.int("API_KEY_AUTH_FAILURES_PER_MINUTE", default=30),
-    # How often the in-process usage buffer is shipped to Redis / the database (seconds).
-    "USAGE_SHIP_INTERVAL": env.float("API_KEY_USAGE_SHIP_INTERVAL", default=1.0),
+    **{
+        name: cast(variable)
+        for name, (variable, cast) in _API_KEYS_FROM_ENV.items()
+        if variable in os.environ
+    },
 }
 
 # --- Django REST framework ------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.APIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.HasKeyScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.api.authentication.APIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["keys.api.permissions.HasKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -190,11 +190,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "keys.api.exception_handler",
+    "EXCEPTION_HANDLER": "keys.api.views.exception_handler",
     # No Django user is involved on the API: skip building AnonymousUser for every request.
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
-    "DEFAULT_SCHEMA_CLASS": "keys.schema.ScopedAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "keys.api.schema.ScopedAutoSchema",
 }
 
 # OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ (static files from the sidecar
@@ -220,8 +220,6 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("out", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
@@ -270,7 +268,7 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-DEFAULT_FROM_EMAIL = API_KEYS["ALERT_FROM"]
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm-keys@localhost")
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -25,12 +25,11 @@ CSRF_COOKIE_SECURE = False
 API_KEYS = {**API_KEYS, "AUTH_FAILURES_PER_MINUTE": 100_000, "USAGE_SHIP_INTERVAL": 0}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the test run's own folder goes inside it
 _run_dir = Path(tempfile.mkdtemp(prefix=f"crm-keys-test-{os.getpid()}-", dir=VAR_DIR))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(_run_dir / "test-db.sqlite3")}
-if not REDIS_URL:
-    for _sub in ("out", "processed", "control"):
-        (_run_dir / "broker" / _sub).mkdir(parents=True, exist_ok=True)
+if not REDIS_URL:  # the folders are made by KeysConfig.ready()
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_run_dir / "broker" / "out"),
         "data_folder_out": str(_run_dir / "broker" / "out"),

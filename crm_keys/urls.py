@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from keys.api import KeyInfoView
+from keys.api.views import KeyInfoView
 
 admin.site.site_header = "Intellicon CRM Admin"
 admin.site.site_title = "Intellicon CRM Admin"

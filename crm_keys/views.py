@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from keys.api import json_not_found, json_server_error
+from keys.api.views import json_not_found, json_server_error
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

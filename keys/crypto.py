@@ -17,6 +17,8 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
+from .conf import key_settings
+
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PREFIX = "icrm"
 PUBLIC_ID_LENGTH = 12
@@ -99,9 +101,7 @@ def looks_like_key(value: str) -> bool:
 
 
 def _pepper() -> bytes:
-    from django.conf import settings
-
-    return settings.API_KEYS["PEPPER"].encode()
+    return key_settings.PEPPER.encode()  # read when called, never at import
 
 
 def hash_key(full: str, *, pepper: bytes | None = None) -> str:

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from audit.actors import Actor
 
 from . import services
+from .alerts import notify
+from .conf import key_settings
 from .models import APIKey
 
 logger = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def send_expiry_reminders(
     batch_size: int = DEFAULT_BATCH_SIZE, *, now: datetime | None = None
 ) -> dict[str, int]:
     """Remind the configured recipients, once per key, of active keys that expire within
-    API_KEYS["EXPIRY_REMINDER_DAYS"] days.
+    ``EXPIRY_REMINDER_DAYS`` days.
 
     One digest e-mail per batch (in practice one per daily run) rather than one per key: the
     recipients are the same few admins for every key, and a week in which forty keys expire
@@ -97,8 +96,8 @@ def send_expiry_reminders(
     cannot be in it."""
     now = now or timezone.now()
     actor = Actor.system("send_expiry_reminders")
-    within = timedelta(days=settings.API_KEYS.get("EXPIRY_REMINDER_DAYS", 7))
-    recipients = list(settings.API_KEYS.get("ALERT_RECIPIENTS") or [])
+    within = timedelta(days=key_settings.EXPIRY_REMINDER_DAYS)
+    recipients = notify.recipients()
     reminded = emails = failed = 0
     while True:
         try:
@@ -111,12 +110,7 @@ def send_expiry_reminders(
                     batch_size=batch_size,
                 )
                 if batch and recipients:
-                    send_mail(
-                        subject=_subject(batch, within),
-                        message=_body(batch, within),
-                        from_email=settings.API_KEYS.get("ALERT_FROM") or None,
-                        recipient_list=recipients,
-                    )
+                    notify.send_expiry_digest(batch, within, recipients)
         except Exception:
             # The marks rolled back with the transaction: the keys stay due for the next run.
             logger.exception("expiry reminder e-mail failed; the next run will retry")
@@ -137,36 +131,3 @@ def send_expiry_reminders(
         if len(batch) < batch_size:
             break
     return {"reminded": reminded, "emails": emails, "failed": failed}
-
-
-def _subject(keys: list[APIKey], within: timedelta) -> str:
-    if len(keys) == 1:
-        key = keys[0]
-        return (
-            f"[crm-keys] API key {key.name!r} ({key.display_id}) expires within {within.days} days"
-        )
-    return f"[crm-keys] {len(keys)} API keys expire within {within.days} days"
-
-
-def _body(keys: list[APIKey], within: timedelta) -> str:
-    lines = [
-        f"These API keys expire within {within.days} days. Rotate each one before it expires "
-        "(Admin > API Keys > the key > Rotate) and give the new key to its integration; an "
-        "expired key is refused at once.",
-        "",
-    ]
-    for key in sorted(keys, key=lambda k: (k.expires_at, k.pk)):
-        expires = key.expires_at.astimezone(UTC)
-        lines.append(f"- {key.name} ({key.display_id}): expires {expires:%Y-%m-%d %H:%M} UTC")
-        page = _admin_page(key)
-        if page:
-            lines.append(f"  {page}")
-    lines += ["", "You get one reminder per key."]
-    return "\n".join(lines)
-
-
-def _admin_page(key: APIKey) -> str:
-    try:
-        return reverse("admin:keys_apikey_change", args=[key.pk])
-    except NoReverseMatch:  # pragma: no cover - the admin is always installed
-        return ""

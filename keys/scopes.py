@@ -85,11 +85,6 @@ def parse_scope_args(values: Iterable[str]) -> Scopes:
     return normalize(merged)
 
 
-def as_strings(scopes: Mapping[str, Iterable[str]]) -> list[str]:
-    """``{"contacts": ["view"]}`` -> ``["contacts:view"]``."""
-    return [f"{m}:{a}" for m, actions in scopes.items() for a in actions]
-
-
 def describe(scopes: Mapping[str, Iterable[str]]) -> str:
     """Human summary: ``Contacts: View, Create · Leads: View``."""
     if not scopes:

@@ -1,23 +1,16 @@
-"""Reads shared by the admin, the API and the CLI."""
+"""Reads shared by the admin, the API, the CLI and the jobs (usage figures: ``usage.stats``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from . import crypto
-from .models import (
-    Alert,
-    APIKey,
-    KeyStatus,
-    PrunedUsage,
-    UnknownKeyUsageHour,
-    UsageHour,
-)
+from .models import APIKey, KeyStatus
+from .usage.stats import key_request_counts, key_usage
 
 
 class KeyNotFound(Exception):
@@ -41,8 +34,6 @@ def key_list(*, status: str | None = None, search: str | None = None) -> QuerySe
     if status:
         keys = keys.with_status(status)
     if search:
-        from django.db.models import Q
-
         keys = keys.filter(Q(name__icontains=search) | Q(description__icontains=search))
     return keys
 
@@ -109,181 +100,30 @@ def key_detail(key: APIKey) -> dict[str, Any]:
     return data
 
 
-# --- usage and alerts ------------------------------------------------------------------------
-#
-# Freshness: the hourly rows are as fresh as the last flush (every minute with Redis; without
-# Redis every process writes its own counts every USAGE_SHIP_INTERVAL seconds). key_usage also
-# adds what has reached Redis but not yet been flushed (one HSCAN of a hash that holds about a
-# minute of traffic); the list and the API read the rows only. See the README.
+# --- what the jobs work on ------------------------------------------------------------------
 
 
-def usage_windows(now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
-    """(current hour, first hour of the last 24, first hour of the last 168). "Last 24 hours"
-    is the 24 hourly buckets ending with the current one (rows are hourly)."""
-    this_hour = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
-    return this_hour, this_hour - timedelta(hours=23), this_hour - timedelta(hours=167)
+def grace_ended(now: datetime) -> QuerySet[APIKey]:
+    """Rotated keys whose grace period has ended and whose revocation is not yet recorded."""
+    return APIKey.objects.filter(grace_ends_at__lte=now, revoked_at__isnull=True)
 
 
-def requests_24h_by_key(key_ids: list[int]) -> dict[int, int]:
-    """Requests in the last 24 hours for many keys, in one aggregate query (key list pages)."""
-    _, day_start, _ = usage_windows()
-    rows = (
-        UsageHour.objects.filter(key_id__in=key_ids, hour__gte=day_start)
-        .values("key_id")
-        .annotate(total=Sum("requests"))
-        .order_by()
-    )
-    return {r["key_id"]: r["total"] for r in rows}
-
-
-class KeyUsage(dict):
-    """key_usage's figures: a plain dict for JSON (CLI, API), plus ``chart_svg`` for templates
-    (``{{ usage.chart_svg }}``: Django templates fall back to attributes)."""
-
-    @property
-    def chart_svg(self) -> str:
-        from .charts import usage_chart
-
-        return usage_chart(self["hourly"])
-
-    @property
-    def last_used(self) -> datetime | None:
-        value = self.get("last_used_at")
-        return datetime.fromisoformat(value) if value else None
-
-    @property
-    def measured_at(self) -> datetime:
-        return datetime.fromisoformat(self["as_of"])
-
-
-def key_usage(key: APIKey, *, include_unflushed: bool = True) -> KeyUsage:
-    """Usage statistics of one key, shared by the admin key page, `apikey show` and the API.
-
-    Keys: total_requests, total_errors, requests_24h, errors_24h, last_used_at (ISO or None),
-    error_rate and error_rate_24h (percent, or None without requests), top_endpoints
-    [{endpoint, requests, errors}] (top 10, lifetime), hourly [{hour (ISO), requests, errors}]
-    for the last 7 days (168 entries, oldest first), includes_unflushed, as_of.
-    Three queries (per endpoint, pruned totals, per hour), plus one Redis HSCAN when Redis is
-    configured and include_unflushed.
-    """
-    from . import usage
-
-    now = timezone.now()
-    _, day_start, week_start = usage_windows(now)
-    rows = UsageHour.objects.filter(key=key)
-    endpoints: dict[str, list[int]] = {}  # endpoint -> [requests, errors, requests 24h, errors 24h]
-    for r in (
-        rows.values("endpoint")
-        .annotate(
-            n=Sum("requests"),
-            e=Sum("errors"),
-            n_24h=Sum("requests", filter=Q(hour__gte=day_start)),
-            e_24h=Sum("errors", filter=Q(hour__gte=day_start)),
-        )
-        .order_by()
-    ):
-        endpoints[r["endpoint"]] = [r["n"], r["e"], r["n_24h"] or 0, r["e_24h"] or 0]
-    for r in PrunedUsage.objects.filter(key=key).values("endpoint", "requests", "errors"):
-        sums = endpoints.setdefault(r["endpoint"], [0, 0, 0, 0])
-        sums[0] += r["requests"]
-        sums[1] += r["errors"]
-    by_hour = {
-        r["hour"]: [r["n"], r["e"]]
-        for r in rows.filter(hour__gte=week_start)
-        .values("hour")
-        .annotate(n=Sum("requests"), e=Sum("errors"))
-        .order_by()
-    }
-    last_used = key.last_used_at
-    unflushed = include_unflushed and bool(getattr(settings, "REDIS_URL", ""))
-    if unflushed:
-        pending, seen = usage.pending_for_key(key.pk)
-        for (hour_index, endpoint), (requests, errors) in pending.items():
-            hour = usage.hour_start(hour_index)
-            recent = hour >= day_start
-            sums = endpoints.setdefault(endpoint, [0, 0, 0, 0])
-            sums[0] += requests
-            sums[1] += errors
-            sums[2] += requests if recent else 0
-            sums[3] += errors if recent else 0
-            if hour >= week_start:
-                cell = by_hour.setdefault(hour, [0, 0])
-                cell[0] += requests
-                cell[1] += errors
-        if seen is not None:
-            seen_at = datetime.fromtimestamp(seen, tz=UTC)
-            last_used = seen_at if last_used is None else max(last_used, seen_at)
-
-    total = sum(v[0] for v in endpoints.values())
-    errors = sum(v[1] for v in endpoints.values())
-    total_24h = sum(v[2] for v in endpoints.values())
-    errors_24h = sum(v[3] for v in endpoints.values())
-    top = sorted(endpoints.items(), key=lambda item: (-item[1][0], item[0]))[:10]
-    hourly = []
-    for i in range(168):
-        hour = week_start + timedelta(hours=i)
-        requests, errs = by_hour.get(hour, (0, 0))
-        hourly.append({"hour": hour.isoformat(), "requests": requests, "errors": errs})
-    return KeyUsage(
-        total_requests=total,
-        total_errors=errors,
-        requests_24h=total_24h,
-        errors_24h=errors_24h,
-        last_used_at=last_used.isoformat() if last_used else None,
-        error_rate=_percent(errors, total),
-        error_rate_24h=_percent(errors_24h, total_24h),
-        top_endpoints=[
-            {"endpoint": endpoint, "requests": v[0], "errors": v[1]} for endpoint, v in top
-        ],
-        hourly=hourly,
-        includes_unflushed=unflushed,
-        as_of=now.isoformat(),
+def expired_unrecorded(now: datetime) -> QuerySet[APIKey]:
+    """Keys that reached their expiry while still usable (not revoked, grace not over, at the
+    moment of expiry) and whose expiry has no audit entry yet. A key revoked before it would
+    have expired never expired, so it gets no "expired" entry."""
+    return APIKey.objects.filter(expires_at__lte=now, expiry_recorded_at__isnull=True).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=F("expires_at")),
+        Q(grace_ends_at__isnull=True) | Q(grace_ends_at__gt=F("expires_at")),
     )
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 2) if whole else None
-
-
-def key_request_counts(key: APIKey) -> dict[str, int]:
-    """Lifetime and last-24h requests of one key, as of the last flush (GET /api/v1/key/):
-    two small aggregate queries, no Redis."""
-    _, day_start, _ = usage_windows()
-    counts = UsageHour.objects.filter(key=key).aggregate(
-        total=Sum("requests"), last_24h=Sum("requests", filter=Q(hour__gte=day_start))
-    )
-    pruned = PrunedUsage.objects.filter(key=key).aggregate(total=Sum("requests"))["total"] or 0
-    return {
-        "total_requests": (counts["total"] or 0) + pruned,
-        "requests_24h": counts["last_24h"] or 0,
-    }
-
-
-def unknown_key_requests() -> dict[str, int]:
-    """Requests that presented a credential matching no key: total retained and last 24h."""
-    _, day_start, _ = usage_windows()
-    counts = UnknownKeyUsageHour.objects.aggregate(
-        total=Sum("requests"), last_24h=Sum("requests", filter=Q(hour__gte=day_start))
-    )
-    return {"total_requests": counts["total"] or 0, "requests_24h": counts["last_24h"] or 0}
-
-
-def open_alerts_by_key(key_ids: list[int]) -> dict[int, list[str]]:
-    """Kinds of the open alerts of many keys, in one query (badges on the key list)."""
-    found: dict[int, list[str]] = {}
-    for key_id, kind in (
-        Alert.objects.filter(key_id__in=key_ids, resolved_at__isnull=True)
-        .order_by("key_id", "kind")
-        .values_list("key_id", "kind")
-    ):
-        found.setdefault(key_id, []).append(kind)
-    return found
-
-
-def key_alerts(key: APIKey, limit: int = 20) -> list[Alert]:
-    """A key's alerts, open ones first, then the latest resolved (the key page)."""
-    return list(
-        Alert.objects.filter(key=key).order_by(
-            F("resolved_at").desc(nulls_first=True), "-opened_at"
-        )[:limit]
+def expiring_soon(now: datetime, within: timedelta) -> QuerySet[APIKey]:
+    """Active keys that expire within ``within`` and have had no expiry reminder. A key already
+    replaced by rotation is left out: its replacement exists and it stops at its grace end."""
+    return APIKey.objects.active(now).filter(
+        expires_at__gt=now,
+        expires_at__lte=now + within,
+        expiry_reminder_sent_at__isnull=True,
+        replaced_by__isnull=True,
     )

@@ -9,24 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
 
-from . import crypto
-from .keycache import key_changed
-from .models import APIKey, ExpiryPolicy, KeyStatus
-from .scopes import ScopeError, Scopes, describe, normalize
-
-MAX_CUSTOM_EXPIRY_DAYS = 3650
-POLICY_DAYS = {ExpiryPolicy.DAYS_30: 30, ExpiryPolicy.DAYS_90: 90, ExpiryPolicy.YEAR_1: 365}
+from . import crypto, selectors
+from .api.lookup import key_changed
+from .models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
+from .models.keys import expiry_for
+from .scopes import describe
 
 
 class KeyServiceError(Exception):
@@ -34,7 +33,16 @@ class KeyServiceError(Exception):
 
 
 class KeyValidationError(KeyServiceError):
-    pass
+    """Input the model refused; ``errors`` maps field names to their messages."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+    @classmethod
+    def from_validation_error(cls, exc: ValidationError) -> KeyValidationError:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {}
+        return cls(" ".join(exc.messages), errors)
 
 
 class KeyStateError(KeyServiceError):
@@ -50,55 +58,23 @@ class Generated:
         return f"Generated(key={self.key!r})"
 
 
-def compute_expiry(
-    policy: str, custom_date: date | None, *, now: datetime | None = None
-) -> datetime | None:
-    """Expiry time for a policy. A custom date means the key works through that whole day
-    (server time zone). Raises KeyValidationError for a date not in the future or absurdly far."""
-    now = now or timezone.now()
-    policy = ExpiryPolicy(policy)
-    if policy == ExpiryPolicy.NEVER:
-        return None
-    if policy == ExpiryPolicy.CUSTOM:
-        if custom_date is None:
-            raise KeyValidationError("Choose the custom expiry date.")
-        today = timezone.localdate(now)
-        if custom_date <= today:
-            raise KeyValidationError("The custom expiry date must be in the future.")
-        if custom_date > today + timedelta(days=MAX_CUSTOM_EXPIRY_DAYS):
-            raise KeyValidationError("The custom expiry date must be within 10 years.")
-        return timezone.make_aware(datetime.combine(custom_date + timedelta(days=1), time.min))
-    return now + timedelta(days=POLICY_DAYS[policy])
-
-
-def _clean_scopes(scopes: Mapping[str, Any]) -> Scopes:
+def _full_clean(key: APIKey, fields: Any = None) -> None:
+    """Validate (and normalise) ``key`` with the rules on its model fields, the same rules the
+    admin's forms apply; only ``fields`` when given. Relations are not re-checked (that would
+    cost a query each; they come from the database or the request's user)."""
+    wanted = set(fields) if fields is not None else {f.name for f in APIKey._meta.fields}
+    exclude = [f.name for f in APIKey._meta.fields if f.is_relation or f.name not in wanted]
     try:
-        cleaned = normalize(scopes)
-    except ScopeError as exc:
-        raise KeyValidationError(str(exc)) from exc
-    if not cleaned:
-        raise KeyValidationError("Give the key at least one permission (module and action).")
-    return cleaned
+        key.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise KeyValidationError.from_validation_error(exc) from exc
 
 
-def _clean_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise KeyValidationError("The key needs a name.")
-    if len(name) > 100:
-        raise KeyValidationError("The name must be at most 100 characters.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise KeyValidationError("The name must not contain control characters.")
-    return name
-
-
-def _clean_description(description: str) -> str:
-    description = (description or "").strip()
-    if len(description) > 1000:
-        raise KeyValidationError("The description must be at most 1000 characters.")
-    if "\x00" in description:
-        raise KeyValidationError("The description must not contain NUL characters.")
-    return description
+def _expiry(policy: str, custom_date: date | None, **kwargs: Any) -> datetime | None:
+    try:
+        return expiry_for(policy, custom_date, **kwargs)
+    except ValidationError as exc:
+        raise KeyValidationError.from_validation_error(exc) from exc
 
 
 def snapshot(key: APIKey) -> dict[str, Any]:
@@ -113,14 +89,16 @@ def snapshot(key: APIKey) -> dict[str, Any]:
 
 
 def _insert_new_key(**fields: Any) -> tuple[APIKey, str]:
-    """Insert a key with a fresh public id, retrying on the (astronomically rare) collision."""
+    """Validate and insert a key with a fresh public id, retrying on the (astronomically rare)
+    collision."""
+    key = APIKey(**fields)
+    _full_clean(key, fields=fields)
     for _ in range(5):
         new = crypto.make_key()
+        key.public_id, key.key_hash = new.public_id, crypto.hash_key(new.full)
         try:
             with transaction.atomic():
-                key = APIKey.objects.create(
-                    public_id=new.public_id, key_hash=crypto.hash_key(new.full), **fields
-                )
+                key.save(force_insert=True)
             return key, new.full
         except IntegrityError:
             continue
@@ -139,11 +117,11 @@ def key_generate(
 ) -> Generated:
     """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once."""
     fields = {
-        "name": _clean_name(name),
-        "description": _clean_description(description),
-        "scopes": _clean_scopes(scopes),
+        "name": name,
+        "description": description,
+        "scopes": dict(scopes),
         "expiry_policy": ExpiryPolicy(expiry_policy),
-        "expires_at": compute_expiry(expiry_policy, expiry_date),
+        "expires_at": _expiry(expiry_policy, expiry_date),
         "created_by": actor.user,
         "created_by_label": actor.label[:150],
     }
@@ -163,88 +141,45 @@ def _lock(key: APIKey | int) -> APIKey:
     return APIKey.objects.select_for_update().get(pk=pk)
 
 
-def _refuse_if_revoked(key: APIKey, doing: str) -> None:
-    if key.status == KeyStatus.REVOKED:
-        raise KeyStateError(f"This key is revoked; it cannot be {doing}.")
-
-
-_UNSET: Any = object()
-
-
 @transaction.atomic
-def key_update(
-    *,
-    key: APIKey | int,
-    actor: Actor,
-    name: str = _UNSET,
-    description: str = _UNSET,
-    scopes: Mapping[str, Any] = _UNSET,
-    alert_volume_per_hour: int | None = _UNSET,
-    alert_error_rate_percent: float | None = _UNSET,
-    alert_unused_days: int | None = _UNSET,
-    alerts_muted: bool = _UNSET,
-    rate_limit_per_minute: int | None = _UNSET,
-    allowed_ips: str = _UNSET,
-    allowed_origins: str = _UNSET,
-) -> APIKey:
-    """Edit a key's details, permissions and settings. Takes effect on the very next request.
-    A scope change gets its own "scopes changed" audit entry with before/after; other changes
-    one "edited" entry. A revoked key cannot be edited (it can never be used again)."""
+def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> APIKey:
+    """Edit a key's details, permissions and settings (``data``: any of EDITABLE_FIELDS). Takes
+    effect on the very next request. The values are validated by the model's own rules. A
+    scope change gets its own "scopes changed" audit entry with before/after; other changes one
+    "edited" entry. A key that may not be edited (revoked) is refused."""
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise KeyValidationError(f"Not an editable field: {', '.join(sorted(unknown))}.")
     obj = _lock(key)
-    _refuse_if_revoked(obj, "edited")
-    changes: dict[str, Any] = {}
-    if name is not _UNSET:
-        changes["name"] = _clean_name(name)
-    if description is not _UNSET:
-        changes["description"] = _clean_description(description)
-    if scopes is not _UNSET:
-        changes["scopes"] = _clean_scopes(scopes)
-    for field, value in (
-        ("alert_volume_per_hour", alert_volume_per_hour),
-        ("alert_error_rate_percent", alert_error_rate_percent),
-        ("alert_unused_days", alert_unused_days),
-        ("alerts_muted", alerts_muted),
-        ("rate_limit_per_minute", rate_limit_per_minute),
-        ("allowed_ips", allowed_ips),
-        ("allowed_origins", allowed_origins),
-    ):
-        if value is not _UNSET:
-            changes[field] = value
-    rate = changes.get("alert_error_rate_percent")
-    if rate is not None and not 0 <= rate <= 100:
-        raise KeyValidationError("The error-rate threshold is a percentage between 0 and 100.")
-    if "allowed_ips" in changes:
-        from .netrules import normalize_networks
-
-        try:
-            changes["allowed_ips"] = normalize_networks(changes["allowed_ips"])
-        except ValueError as exc:
-            raise KeyValidationError(str(exc)) from exc
-
-    changed = {f: v for f, v in changes.items() if getattr(obj, f) != v}
+    refusal = obj.edit_refusal()
+    if refusal:
+        raise KeyStateError(refusal)
+    before = {f: getattr(obj, f) for f in data}
+    for f, v in data.items():
+        setattr(obj, f, v)
+    _full_clean(obj, fields=data)
+    changed = [f for f in data if getattr(obj, f) != before[f]]
     if not changed:
         return obj
-    before = {f: getattr(obj, f) for f in changed}
-    for f, v in changed.items():
-        setattr(obj, f, v)
-    obj.save(update_fields=list(changed))
+    obj.save(update_fields=changed)
     key_changed(obj.public_id)
     if "scopes" in changed:
         audit_record(
             action=AuditAction.SCOPES_CHANGED,
             actor=actor,
             key=obj,
-            before={"scopes": before.pop("scopes")},
+            before={"scopes": before["scopes"]},
             after={"scopes": obj.scopes},
             message=f"Now: {describe(obj.scopes)}",
         )
-    if before:
+    edited = [f for f in changed if f != "scopes"]
+    if edited:
         audit_record(
             action=AuditAction.EDITED,
             actor=actor,
             key=obj,
-            before=before,
-            after={f: getattr(obj, f) for f in before},
+            before={f: before[f] for f in edited},
+            after={f: getattr(obj, f) for f in edited},
         )
     return obj
 
@@ -252,7 +187,7 @@ def key_update(
 @transaction.atomic
 def key_update_scopes(*, key: APIKey | int, scopes: Mapping[str, Any], actor: Actor) -> APIKey:
     """Replace a key's permissions (see key_update)."""
-    return key_update(key=key, scopes=scopes, actor=actor)
+    return key_update(key=key, data={"scopes": dict(scopes)}, actor=actor)
 
 
 @transaction.atomic
@@ -261,8 +196,9 @@ def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
     Revoking a revoked key is refused, so each revocation has exactly one audit entry."""
     obj = _lock(key)
     now = timezone.now()
-    if obj.revoked_at is not None:
-        raise KeyStateError("This key is already revoked.")
+    refusal = obj.revocation_refusal(now)
+    if refusal:
+        raise KeyStateError(refusal)
     obj.revoked_at = now
     obj.revoked_by_label = actor.label[:150]
     obj.revoke_reason = reason[:200]
@@ -308,17 +244,13 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
     old = _lock(key)
     now = timezone.now()
-    status = old.status_at(now)
-    if status != KeyStatus.ACTIVE:
-        raise KeyStateError(
-            f"This key is {status.label.lower()}; only an active key can be rotated."
-        )
-    if old.replaced_by_id is not None:
-        raise KeyStateError("This key was already rotated; rotate its replacement instead.")
+    refusal = old.rotation_refusal(now)
+    if refusal:
+        raise KeyStateError(refusal)
     if old.expiry_policy == ExpiryPolicy.CUSTOM:
         expires_at = old.expires_at
     else:
-        expires_at = compute_expiry(old.expiry_policy, None, now=now)
+        expires_at = _expiry(old.expiry_policy, None, now=now)
     new, full = _insert_new_key(
         name=old.name,
         description=old.description,
@@ -349,14 +281,14 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         actor=actor,
         key=old,
         after={"replaced_by": new.public_id, "grace_ends_at": old.grace_ends_at},
-        message=f"Replaced by icrm_{new.public_id}…; old key works until {old.grace_ends_at:%Y-%m-%d %H:%M %Z}",
+        message=f"Replaced by {new.display_id}; old key works until {old.grace_ends_at:%Y-%m-%d %H:%M %Z}",
     )
     audit_record(
         action=AuditAction.GENERATED,
         actor=actor,
         key=new,
         after=snapshot(new),
-        message=f"By rotation of icrm_{old.public_id}…",
+        message=f"By rotation of {old.display_id}",
     )
     return Rotated(key=new, old_key=old, full_key=full)
 
@@ -386,8 +318,7 @@ def keys_revoke_grace_ended(
     revoked_at is the grace end, not the time this job happened to run: the record says when
     the key really stopped working. Returns the keys revoked by this call."""
     now = now or timezone.now()
-    due = APIKey.objects.filter(grace_ends_at__lte=now, revoked_at__isnull=True)
-    batch = _lock_due(due, batch_size)
+    batch = _lock_due(selectors.grace_ended(now), batch_size)
     for key in batch:
         key.revoked_at = key.grace_ends_at
         key.revoked_by_label = GRACE_ENDED_LABEL
@@ -405,16 +336,6 @@ def keys_revoke_grace_ended(
     return batch
 
 
-def expired_unrecorded(now: datetime) -> QuerySet[APIKey]:
-    """Keys that reached their expiry while still usable (not revoked, grace not over, at the
-    moment of expiry) and whose expiry has no audit entry yet. A key revoked before it would
-    have expired never expired, so it gets no "expired" entry."""
-    return APIKey.objects.filter(expires_at__lte=now, expiry_recorded_at__isnull=True).filter(
-        Q(revoked_at__isnull=True) | Q(revoked_at__gt=F("expires_at")),
-        Q(grace_ends_at__isnull=True) | Q(grace_ends_at__gt=F("expires_at")),
-    )
-
-
 @transaction.atomic
 def keys_record_expiries(
     *, actor: Actor, now: datetime | None = None, batch_size: int = 500
@@ -423,7 +344,7 @@ def keys_record_expiries(
     per key (expiry_recorded_at marks it done). Enforcement never waits for this: the key is
     refused from expires_at on. Returns the keys recorded by this call."""
     now = now or timezone.now()
-    batch = _lock_due(expired_unrecorded(now), batch_size)
+    batch = _lock_due(selectors.expired_unrecorded(now), batch_size)
     for key in batch:
         key.expiry_recorded_at = now
         key.save(update_fields=["expiry_recorded_at"])
@@ -436,17 +357,6 @@ def keys_record_expiries(
             message=f"expired at {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
         )
     return batch
-
-
-def expiring_soon(now: datetime, within: timedelta) -> QuerySet[APIKey]:
-    """Active keys that expire within ``within`` and have had no expiry reminder. A key already
-    replaced by rotation is left out: its replacement exists and it stops at its grace end."""
-    return APIKey.objects.active(now).filter(
-        expires_at__gt=now,
-        expires_at__lte=now + within,
-        expiry_reminder_sent_at__isnull=True,
-        replaced_by__isnull=True,
-    )
 
 
 @transaction.atomic
@@ -462,7 +372,7 @@ def keys_mark_expiry_reminded(
     entry. The caller sends the e-mail inside the same transaction (see jobs), so a failed
     send rolls the marks back and the next run tries again."""
     now = now or timezone.now()
-    batch = _lock_due(expiring_soon(now, within), batch_size)
+    batch = _lock_due(selectors.expiring_soon(now, within), batch_size)
     sent_to = (
         f"e-mailed to {len(recipients)} recipient(s)"
         if recipients

@@ -9,53 +9,45 @@ from typing import Any
 
 from celery import shared_task
 
+from . import jobs
+from .alerts import rules
+from .usage import flush, prune
+
 
 @shared_task(name="keys.tasks.revoke_grace_ended")
 def revoke_grace_ended() -> Any:
     """Record the revocation of rotated keys whose grace period ended (every minute)."""
-    from . import jobs
-
     return jobs.revoke_grace_ended()
 
 
 @shared_task(name="keys.tasks.record_expiries")
 def record_expiries() -> Any:
     """One "expired" audit entry per key whose expiry passed (every minute)."""
-    from . import jobs
-
     return jobs.record_expiries()
 
 
 @shared_task(name="keys.tasks.flush_usage")
 def flush_usage() -> Any:
     """Move usage counters into hourly rows (every minute)."""
-    from . import usage
-
-    return usage.flush()
+    return flush.flush()
 
 
 @shared_task(name="keys.tasks.evaluate_alerts")
 def evaluate_alerts() -> Any:
     """High-volume and error-spike alerts (every 5 minutes)."""
-    from . import alerts
-
-    return alerts.evaluate_traffic_alerts()
+    return rules.evaluate_traffic_alerts()
 
 
 @shared_task(name="keys.tasks.daily_reminders")
 def daily_reminders() -> Any:
     """Expiry reminders, unused-key alerts and rotation reminders (daily)."""
-    from . import alerts, jobs
-
-    return {"expiry": jobs.send_expiry_reminders(), "alerts": alerts.evaluate_daily_alerts()}
+    return {"expiry": jobs.send_expiry_reminders(), "alerts": rules.evaluate_daily_alerts()}
 
 
 @shared_task(name="keys.tasks.prune_usage")
 def prune_usage() -> Any:
     """Delete hourly usage rows older than the retention setting (daily)."""
-    from . import usage
-
-    return usage.prune()
+    return prune.prune()
 
 
 JOBS = {

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.actors import Actor
@@ -45,5 +47,22 @@ def api() -> APIClient:
     return APIClient()
 
 
-def bearer(full_key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
+@pytest.fixture
+def staff_client(db: Any) -> Callable[..., Client]:
+    """staff_client("keys.view_apikey", ...) -> a logged-in client of a staff user with only
+    those permissions."""
+
+    def make(*perms: str) -> Client:
+        user = User.objects.create_user(
+            username=f"staff{User.objects.count()}", password="pw", is_staff=True
+        )
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

@@ -24,7 +24,7 @@ def three_entries(make_key, actor):
     from keys import services
 
     key, _ = make_key(name="Chain")
-    services.key_update(key=key, name="Chain 2", actor=actor)
+    services.key_update(key=key, data={"name": "Chain 2"}, actor=actor)
     services.key_revoke(key=key, actor=actor)
     assert AuditEntry.objects.count() == 3
 

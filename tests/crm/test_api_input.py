@@ -5,7 +5,7 @@ import json
 import pytest
 
 from crm.models import Contact
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEntry
 from keys.models import APIKey, KeyStatus
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -101,7 +101,9 @@ def test_custom_date_must_be_in_the_future_and_sane(actor, when):
 
 def test_update_records_before_and_after(actor, make_key):
     key, _ = make_key({"contacts": ["view"]}, name="Old")
-    services.key_update(key=key, name="New", scopes={"contacts": ["view", "export"]}, actor=actor)
+    services.key_update(
+        key=key, data={"name": "New", "scopes": {"contacts": ["view", "export"]}}, actor=actor
+    )
     scopes_entry = AuditEntry.objects.get(action=AuditAction.SCOPES_CHANGED)
     assert scopes_entry.before == {"scopes": {"contacts": ["view"]}}
     assert scopes_entry.after == {"scopes": {"contacts": ["view", "export"]}}
@@ -112,7 +114,9 @@ def test_update_records_before_and_after(actor, make_key):
 def test_update_without_change_writes_nothing(actor, make_key):
     key, _ = make_key({"contacts": ["view"]}, name="Same")
     count = AuditEntry.objects.count()
-    services.key_update(key=key, name="Same", scopes={"contacts": ["view"]}, actor=actor)
+    services.key_update(
+        key=key, data={"name": "Same", "scopes": {"contacts": ["view"]}}, actor=actor
+    )
     assert AuditEntry.objects.count() == count
 
 
@@ -124,7 +128,7 @@ def test_revoke_is_permanent_and_audited_once(actor, make_key):
     with pytest.raises(services.KeyStateError):
         services.key_revoke(key=key, actor=actor)
     with pytest.raises(services.KeyStateError):
-        services.key_update(key=key, name="again", actor=actor)
+        services.key_update(key=key, data={"name": "again"}, actor=actor)
     assert AuditEntry.objects.filter(action=AuditAction.REVOKED).count() == 1
 
 

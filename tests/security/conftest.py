@@ -1,17 +1,16 @@
 import pytest
 
 from crm_keys.redis_client import get_redis
-from keys import denials, ratelimit
+from keys.api import protections
 
 
 @pytest.fixture(autouse=True)
 def fresh_limits():
     """Rate-limit state is per process (and in Redis when configured): start each test clean."""
-    ratelimit.reset_local_state()
-    denials.reset_local_state()
+    protections.reset_local_state()
     client = get_redis()
     if client is not None:
         for name in client.scan_iter("icrm:rl:*"):
             client.delete(name)
     yield
-    ratelimit.reset_local_state()
+    protections.reset_local_state()

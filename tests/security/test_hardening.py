@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditAction, AuditEntry
-from keys import crypto, ratelimit, services
-from tests.conftest import bearer
+from keys import crypto, services
+from keys.api import protections
+from tests.helpers import bearer
 
 URL = "/api/v1/contacts/"
 pytestmark = pytest.mark.django_db
@@ -75,7 +76,7 @@ def test_behind_a_trusted_proxy_the_proxy_seen_address_counts(api):
 
 def test_per_key_rate_limit_gives_429_with_retry_after_and_counts_as_an_error(api, make_key, actor):
     key, full = make_key()
-    services.key_update(key=key, rate_limit_per_minute=3, actor=actor)
+    services.key_update(key=key, data={"rate_limit_per_minute": 3}, actor=actor)
     codes = [api.get(URL, **bearer(full)).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
     response = api.get(URL, **bearer(full))
@@ -89,7 +90,7 @@ def test_fifty_concurrent_hits_at_limit_ten_let_ten_through():
 
     def worker():
         barrier.wait()
-        allowed.append(ratelimit.hit("concurrency-test", 10, 60)[0])
+        allowed.append(protections.hit("concurrency-test", 10, 60)[0])
 
     threads = [threading.Thread(target=worker) for _ in range(50)]
     for t in threads:
@@ -104,7 +105,7 @@ def test_fifty_concurrent_hits_at_limit_ten_let_ten_through():
 
 def test_ip_allowlist_v4_and_v6(api, make_key, actor):
     key, full = make_key()
-    services.key_update(key=key, allowed_ips="10.0.0.0/8\n2001:db8::/32", actor=actor)
+    services.key_update(key=key, data={"allowed_ips": "10.0.0.0/8\n2001:db8::/32"}, actor=actor)
     assert api.get(URL, REMOTE_ADDR="10.1.2.3", **bearer(full)).status_code == 200
     assert api.get(URL, REMOTE_ADDR="2001:db8::1", **bearer(full)).status_code == 200
     for _ in range(3):
@@ -120,7 +121,7 @@ def test_ip_allowlist_v4_and_v6(api, make_key, actor):
 def test_bad_allowlist_entry_is_refused(make_key, actor):
     key, _ = make_key()
     with pytest.raises(services.KeyValidationError, match="not an IP address"):
-        services.key_update(key=key, allowed_ips="10.0.0.0/8\nnot-a-net", actor=actor)
+        services.key_update(key=key, data={"allowed_ips": "10.0.0.0/8\nnot-a-net"}, actor=actor)
 
 
 # --- browser use ----------------------------------------------------------------------------
@@ -143,7 +144,7 @@ def test_browser_requests_are_refused(api, make_key, headers):
 
 def test_an_allowed_origin_may_use_the_key(api, make_key, actor):
     key, full = make_key()
-    services.key_update(key=key, allowed_origins="https://forms.example.com", actor=actor)
+    services.key_update(key=key, data={"allowed_origins": "https://forms.example.com"}, actor=actor)
     assert api.get(URL, HTTP_ORIGIN="https://forms.example.com", **bearer(full)).status_code == 200
     assert api.get(URL, HTTP_ORIGIN="https://other.example.com", **bearer(full)).status_code == 403
 

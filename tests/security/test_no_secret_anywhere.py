@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from crm_keys.redis_client import get_redis
 from keys import services
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
 

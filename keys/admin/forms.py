@@ -1,0 +1,151 @@
+"""Admin forms for API keys: generate, edit, rotate and revoke.
+
+Generate and edit are ModelForms: a key's fields are validated by the rules on the model (the
+same ``full_clean`` the services run for the CLI), so the admin holds no copy of them. The
+admin then hands the cleaned data to ``keys.services``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .. import services
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
+from ..models.keys import expiry_for
+from .widgets import ScopeMatrixField, ScopeMatrixWidget
+
+
+def _model_message(field: str, code: str) -> str:
+    return APIKey._meta.get_field(field).error_messages[code]
+
+
+class OneTimeFormMixin(forms.Form):
+    """A random nonce in a hidden field; the admin records it as used before acting, so a double
+    submission (double click, reload, back button) creates nothing the second time."""
+
+    form_nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+class KeyGenerateForm(OneTimeFormMixin, forms.ModelForm):
+    required_css_class = "required"
+    expiry_date = forms.DateField(
+        label="Custom date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="With “Custom date”: the key works through the end of this day.",
+    )
+    scopes = ScopeMatrixField(
+        label="Permissions",
+        help_text="Follow the principle of least privilege: grant only the actions the "
+        "integration needs. A website form only needs to create contacts.",
+    )
+
+    class Meta:
+        model = APIKey
+        fields = ["name", "description", "expiry_policy", "scopes"]
+        labels = {"expiry_policy": "Expiration"}
+        help_texts = {
+            "name": 'A descriptive label, e.g. "Website Form Integration", "BI Tool Access", '
+            '"Zapier Connector".',
+            "expiry_policy": "Prefer time-limited keys over permanent ones: expiry forces a "
+            "periodic review.",
+        }
+        widgets = {
+            "name": forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+            "description": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
+            "expiry_policy": forms.RadioSelect,
+        }
+        error_messages = {"name": {"required": _model_message("name", "blank")}}
+
+    field_order = ["name", "description", "expiry_policy", "expiry_date", "scopes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tomorrow = timezone.localdate() + timedelta(days=1)
+        self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
+        self.fields["expiry_date"].widget.attrs["aria-describedby"] = "id_expiry_date_helptext"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        policy = cleaned.get("expiry_policy")
+        custom: date | None = cleaned.get("expiry_date")
+        if policy == ExpiryPolicy.CUSTOM:
+            try:
+                expiry_for(policy, custom)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        elif policy:
+            cleaned["expiry_date"] = None
+        return cleaned
+
+
+class KeyChangeForm(forms.ModelForm):
+    """The key page. Only the fields ``services.key_update`` accepts; the admin never saves the
+    model."""
+
+    scopes = ScopeMatrixField(
+        label="Permissions",
+        widget=ScopeMatrixWidget(show_presets=True),
+        help_text="Changing permissions takes effect immediately: the next API request with "
+        "this key is evaluated against them.",
+    )
+
+    class Meta:
+        model = APIKey
+        fields = list(EDITABLE_FIELDS)
+        labels = {
+            "alert_volume_per_hour": "High volume: requests per hour above",
+            "alert_error_rate_percent": "Error spike: error rate (%) above",
+            "alert_unused_days": "Unused key: days without a request",
+            "alerts_muted": "Mute alerts for this key",
+            "rate_limit_per_minute": "Rate limit (requests per minute)",
+            "allowed_ips": "Allowed IP ranges",
+            "allowed_origins": "Allowed browser origins",
+        }
+        help_texts = {
+            "alert_volume_per_hour": "Blank: the default (10,000 per hour).",
+            "alert_error_rate_percent": "Blank: the default (10%).",
+            "alert_unused_days": "Blank: the default (30 days).",
+            "rate_limit_per_minute": "Blank: no per-key limit.",
+        }
+        error_messages = {"name": {"required": _model_message("name", "blank")}}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        refusal = self.instance.pk and self.instance.edit_refusal()
+        if refusal:
+            raise ValidationError(refusal)
+        return cleaned
+
+    def service_changes(self) -> dict[str, Any]:
+        """The ``data`` for ``services.key_update``."""
+        return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}
+
+
+class RotateForm(OneTimeFormMixin):
+    grace = forms.ChoiceField(
+        label="Grace period",
+        choices=[("1h", "1 hour"), ("24h", "24 hours"), ("7d", "7 days")],
+        initial="24h",
+        widget=forms.RadioSelect,
+        help_text="How long the old key keeps working after the new one is issued.",
+    )
+
+    def clean_grace(self) -> timedelta:
+        return services.GRACE_CHOICES[self.cleaned_data["grace"]]
+
+
+class RevokeForm(forms.Form):
+    required_css_class = "required"
+    reason = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Reason (optional)",
+        help_text="Recorded in the audit log, e.g. “compromised” or “integration retired”.",
+        widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+    )

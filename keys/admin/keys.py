@@ -1,0 +1,312 @@
+"""Admin > API Keys: the key list and the key page. The extra pages (Generate, Rotate, Revoke,
+usage CSV) are ``views.KeyAdminViews``; how a key is displayed is ``display``.
+
+Every change goes through ``keys.services`` with the admin user as the actor; the admin never
+saves a key itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from audit.actors import Actor
+from audit.models import AuditEntry
+
+from .. import services
+from ..crypto import public_id_from_ref
+from ..models import Alert, APIKey
+from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
+from .display import ago, expiry_html, scopes_table, status_badge
+from .filters import ExpiryFilter, StatusFilter, UsageFilter
+from .forms import KeyChangeForm
+from .views import KeyAdminViews
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
+    form = KeyChangeForm
+    change_list_template = "admin/keys/apikey/change_list.html"
+    change_form_template = "admin/keys/apikey/change_form.html"
+
+    list_display = [
+        "name",
+        "key_column",
+        "created_column",
+        "expires_column",
+        "last_used_column",
+        "status_column",
+        "requests_24h_column",
+    ]
+    list_display_links = ["name"]
+    list_filter = [StatusFilter, ExpiryFilter, UsageFilter]
+    search_fields = ["name", "description", "public_id"]
+    search_help_text = "Search by name, description or key (icrm_…)."
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+    actions = ["revoke_selected"]
+    readonly_fields = [
+        "status_display",
+        "key_column",
+        "created_by_display",
+        "created_at",
+        "expires_display",
+        "last_used_column",
+        "rotation_display",
+        "permissions_table",
+    ]
+
+    class Media:
+        css = {"all": ("keys/admin.css",)}
+
+    # Permissions ----------------------------------------------------------------------------
+
+    def has_delete_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        return False  # keys are revoked, never deleted: the audit trail must keep pointing at them
+
+    def has_change_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        if obj is not None and obj.edit_refusal() is not None:
+            return False  # e.g. a revoked key can never be used again: its page is read-only
+        return super().has_change_permission(request, obj)
+
+    def has_rotate_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.rotate_apikey")
+
+    def has_revoke_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.revoke_apikey")
+
+    # List -----------------------------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        open_alerts = Alert.objects.filter(key=OuterRef("pk"), resolved_at__isnull=True)
+        return super().get_queryset(request).annotate(has_open_alert=Exists(open_alerts))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # Admins paste the key as shown everywhere else: icrm_<public id>…
+        return super().get_search_results(request, queryset, public_id_from_ref(search_term))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.
+        context = {
+            "title": "API keys",
+            "is_nav_sidebar_enabled": False,
+            # Failed attempts with keys that match no key: a brute-force or misconfiguration signal.
+            "unknown_key_requests": unknown_key_requests(),
+        }
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        # One aggregate query for the page's keys, whatever the page size.
+        page = list(changelist.result_list)
+        counts = requests_24h_by_key([k.pk for k in page])
+        for key in page:
+            key.requests_24h = counts.get(key.pk, 0)
+        return changelist
+
+    @admin.display(description="Key")
+    def key_column(self, obj: APIKey) -> str:
+        return format_html('<code class="key-id">{}</code>', obj.display_id)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created_column(self, obj: APIKey) -> str:
+        local = timezone.localtime(obj.created_at)
+        return format_html(
+            '<span class="nowrap" title="{}">{}</span>',
+            local.strftime("%Y-%m-%d %H:%M %Z"),
+            local.strftime("%Y-%m-%d"),
+        )
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires_column(self, obj: APIKey) -> str:
+        return expiry_html(obj)
+
+    @admin.display(description="Last used", ordering="last_used_at")
+    def last_used_column(self, obj: APIKey) -> str:
+        if obj.last_used_at is None:
+            return mark_safe('<span class="key-muted">Never</span>')
+        return format_html(
+            '<span title="{}">{}</span>',
+            timezone.localtime(obj.last_used_at).strftime("%Y-%m-%d %H:%M %Z"),
+            ago(obj.last_used_at),
+        )
+
+    @admin.display(description="Status")
+    def status_column(self, obj: APIKey) -> str:
+        html = status_badge(obj)
+        if getattr(obj, "has_open_alert", False):
+            html += mark_safe(' <span class="key-badge key-badge--alert">Alert</span>')
+        return html
+
+    @admin.display(description="Requests (24h)")
+    def requests_24h_column(self, obj: APIKey) -> str:
+        return format_html(
+            '<span class="key-number">{}</span>', f"{getattr(obj, 'requests_24h', 0):,}"
+        )
+
+    # Bulk revoke ----------------------------------------------------------------------------
+
+    # Key page -------------------------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> list[Any]:
+        editable = obj is not None and self.has_change_permission(request, obj)
+        return [
+            (None, {"fields": ["name", "description"]}),
+            (
+                "Key",
+                {
+                    "fields": [
+                        ("status_display", "key_column"),
+                        ("created_at", "created_by_display"),
+                        ("expires_display", "last_used_column"),
+                        "rotation_display",
+                    ]
+                },
+            ),
+            ("Permissions", {"fields": ["scopes" if editable else "permissions_table"]}),
+            (
+                "Usage alerts",
+                {
+                    "classes": ["collapse"],
+                    "fields": [
+                        "alert_volume_per_hour",
+                        "alert_error_rate_percent",
+                        "alert_unused_days",
+                        "alerts_muted",
+                    ],
+                },
+            ),
+            (
+                "Protections",
+                {
+                    "classes": ["collapse"],
+                    "fields": ["rate_limit_per_minute", "allowed_ips", "allowed_origins"],
+                },
+            ),
+        ]
+
+    @admin.display(description="Status")
+    def status_display(self, obj: APIKey) -> str:
+        html = status_badge(obj)
+        if obj.revoked_at:
+            html += format_html(
+                ' <span class="key-muted">by {} on {}{}</span>',
+                obj.revoked_by_label or "—",
+                timezone.localtime(obj.revoked_at).strftime("%Y-%m-%d %H:%M"),
+                f" ({obj.revoke_reason})" if obj.revoke_reason else "",
+            )
+        return html
+
+    @admin.display(description="Created by")
+    def created_by_display(self, obj: APIKey) -> str:
+        return obj.created_by_label or (obj.created_by.get_username() if obj.created_by else "—")
+
+    @admin.display(description="Expires")
+    def expires_display(self, obj: APIKey) -> str:
+        return format_html(
+            "{} <span class='key-muted'>({})</span>",
+            expiry_html(obj),
+            obj.get_expiry_policy_display(),
+        )
+
+    @admin.display(description="Rotation")
+    def rotation_display(self, obj: APIKey) -> str:
+        parts = []
+        if obj.replaced_by_id:
+            new = obj.replaced_by
+            parts.append(
+                format_html(
+                    'Replaced by <a href="{}"><code class="key-id">{}</code></a>; '
+                    "this key {} at {}.",
+                    reverse("admin:keys_apikey_change", args=[new.pk]),
+                    new.display_id,
+                    "stops working" if obj.in_grace else "stopped working",
+                    timezone.localtime(obj.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z"),
+                )
+            )
+        old = APIKey.objects.filter(replaced_by=obj).first()
+        if old is not None:
+            parts.append(
+                format_html(
+                    'Replaces <a href="{}"><code class="key-id">{}</code></a> '
+                    "(grace period {} {}).",
+                    reverse("admin:keys_apikey_change", args=[old.pk]),
+                    old.display_id,
+                    "ends" if old.in_grace else "ended",
+                    timezone.localtime(old.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z")
+                    if old.grace_ends_at
+                    else "",
+                )
+            )
+        if not parts:
+            return "Not rotated."
+        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts))
+
+    @admin.display(description="Permissions")
+    def permissions_table(self, obj: APIKey) -> str:
+        return scopes_table(obj.scopes)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: APIKey | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            now = timezone.now()
+            status = obj.status_at(now)
+            can_audit = request.user.has_perm("audit.view_auditentry")
+            context.update(
+                {
+                    "usage": key_usage(obj),
+                    "open_alerts": list(obj.alerts.filter(resolved_at__isnull=True)),
+                    "audit_entries": list(AuditEntry.objects.filter(key_id=obj.pk)[:20]),
+                    "audit_log_url": (
+                        reverse("admin:audit_auditentry_changelist") + f"?key_id={obj.pk}"
+                        if can_audit
+                        else ""
+                    ),
+                    "can_rotate": self.has_rotate_permission(request, obj)
+                    and obj.rotation_refusal(now) is None,
+                    "can_revoke": self.has_revoke_permission(request, obj)
+                    and obj.revocation_refusal(now) is None,
+                    "key_status": status,
+                    # "Add" is the Generate page, with its own show-once flow.
+                    "show_save_and_add_another": False,
+                }
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
+        # The form validated the input in clean(); the service applies it, writes the audit
+        # entries (scopes before/after) and locks the row.
+        try:
+            services.key_update(
+                key=obj.pk, actor=Actor.from_request(request), data=form.service_changes()
+            )
+        except services.KeyServiceError as exc:
+            # Only a race (revoked meanwhile) gets here: report it instead of a 500.
+            request._key_update_error = str(exc)  # type: ignore[attr-defined]
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # no relations to save; the ModelForm must not write anything itself
+
+    def response_change(self, request: HttpRequest, obj: APIKey) -> HttpResponse:
+        error = getattr(request, "_key_update_error", None)
+        if error:
+            self.message_user(request, error, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[obj.pk]))
+        return super().response_change(request, obj)

@@ -1,0 +1,390 @@
+"""The key admin's own pages: Generate (with the show-once page), Rotate, Revoke, bulk Revoke and
+the usage CSV. A mixin of ``APIKeyAdmin``, shaped like Django's ``UserAdmin.user_change_password``:
+``get_object`` -> permission -> 404 -> form -> ``TemplateResponse`` with the admin's context and
+a template named by a class attribute.
+
+A new key's value exists only in the POST response that creates it: it is rendered into that
+response (``Cache-Control: no-store``) and never put in a redirect, the session, the messages
+framework, a cookie or a log. Generate and Rotate carry a one-time token, so a double
+submission (double click, reload, back button) creates one key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.forms import Form
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET
+
+from audit.actors import Actor
+from crm_keys.csvstream import csv_lines
+
+from .. import crypto, services
+from ..models import APIKey
+from ..scopes import describe
+from ..usage.stats import iter_hourly_rows
+from .forms import KeyGenerateForm, RevokeForm, RotateForm
+
+# --- One-time form tokens ------------------------------------------------------------------
+
+_ISSUED = "keys_admin_nonces_issued"
+_USED = "keys_admin_nonces_used"
+_NONCES_KEPT = 50
+_NONCE_TTL = 60 * 60 * 24
+FORM_EXPIRED = "This form has expired. Check the key list, then submit this form once more."
+
+
+def issue_form_nonce(request: HttpRequest) -> str:
+    """A fresh token for a Generate/Rotate form, remembered in the user's session."""
+    nonce = secrets.token_urlsafe(24)
+    request.session[_ISSUED] = [*request.session.get(_ISSUED, [])[-(_NONCES_KEPT - 1) :], nonce]
+    return nonce
+
+
+def consume_form_nonce(request: HttpRequest, nonce: str) -> str:
+    """Mark a token used *before* the key is created. Returns "ok", "used" or "unknown".
+
+    The session records it for later submissions (reload, back button); ``cache.add`` is atomic,
+    so two simultaneous submissions (double click) cannot both get "ok"."""
+    used = request.session.get(_USED, [])
+    if nonce in used:
+        return "used"
+    issued = request.session.get(_ISSUED, [])
+    if nonce not in issued:
+        return "unknown"
+    digest = hashlib.sha256(nonce.encode()).hexdigest()
+    if not cache.add(f"keys-admin-nonce:{digest}", 1, timeout=_NONCE_TTL):
+        return "used"
+    request.session[_ISSUED] = [n for n in issued if n != nonce]
+    request.session[_USED] = [*used[-(_NONCES_KEPT - 1) :], nonce]
+    request.session.save()
+    return "ok"
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    """Headers for a page that shows a key (or might have): never cached or framed. (Not
+    ``Referrer-Policy: no-referrer``: Chromium then sends ``Origin: null`` and CSRF fails.)"""
+    patch_cache_control(
+        response, no_store=True, no_cache=True, must_revalidate=True, private=True, max_age=0
+    )
+    response["Pragma"] = "no-cache"
+    response["Expires"] = "0"
+    response["X-Frame-Options"] = "DENY"
+    return response
+
+
+class KeyAdminViews:
+    """The extra views of ``APIKeyAdmin`` (which supplies ``admin_site``, ``opts``,
+    ``get_object`` and the ``has_*_permission`` methods)."""
+
+    generate_template = "admin/keys/apikey/generate.html"
+    show_once_template = "admin/keys/apikey/show_once.html"
+    rotate_template = "admin/keys/apikey/rotate_confirmation.html"
+    revoke_template = "admin/keys/apikey/revoke_confirmation.html"
+    revoke_selected_template = "admin/keys/apikey/revoke_selected_confirmation.html"
+
+    admin_site: admin.AdminSite
+    opts: Any
+    media: Any
+
+    def get_urls(self) -> list[Any]:
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/rotate/",
+                wrap(self.rotate_view),
+                name="{}_{}_rotate".format(*info),
+            ),
+            path(
+                "<path:object_id>/revoke/",
+                wrap(self.revoke_view),
+                name="{}_{}_revoke".format(*info),
+            ),
+            path(
+                "<path:object_id>/usage.csv",
+                wrap(self.usage_csv_view),
+                name="{}_{}_usage_csv".format(*info),
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    # Shared -------------------------------------------------------------------------------
+
+    def _page_context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "has_view_permission": self.has_view_permission(request),  # type: ignore[attr-defined]
+            "media": self.media,
+            **extra,
+        }
+
+    def _render(
+        self, request: HttpRequest, template: str, context: dict[str, Any]
+    ) -> TemplateResponse:
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
+
+    def _key_for(
+        self, request: HttpRequest, object_id: str, allowed: Callable[..., bool]
+    ) -> APIKey:
+        """The key of a page, after the permissions to see it and to act on it (Django's
+        order: permission, then 404)."""
+        key = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if not (self.has_view_permission(request, key) and allowed(request, key)):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        if key is None:
+            raise Http404("No such API key.")
+        return key
+
+    def _with_one_time_token(
+        self, request: HttpRequest, form: Form, act: Callable[[], HttpResponse | str]
+    ) -> HttpResponse | str:
+        """Spend the form's token, then ``act``. A token spent before (reload, back button,
+        double click) gets the "already submitted" page and creates nothing; an unknown one
+        (an old tab, another session) gets an error message to show on the form."""
+        state = consume_form_nonce(request, form.cleaned_data["form_nonce"])
+        if state == "used":
+            return self._already_submitted(request)
+        if state != "ok":
+            return FORM_EXPIRED
+        return act()
+
+    @method_decorator(sensitive_variables("full_key"))
+    def _show_once(
+        self,
+        request: HttpRequest,
+        *,
+        key: APIKey,
+        full_key: str,
+        old_key: APIKey | None = None,
+    ) -> HttpResponse:
+        api_root = request.build_absolute_uri("/api/v1/")
+        viewable = [m for m, actions in key.scopes.items() if "view" in actions]
+        example_url = f"{api_root}{viewable[0]}/" if viewable else f"{api_root}key/"
+        context = self._page_context(
+            request,
+            "API key rotated" if old_key else "API key generated",
+            key=key,
+            old_key=old_key,
+            full_key=full_key,
+            scopes_text=describe(key.scopes),
+            example_url=example_url,
+            key_url=reverse("admin:keys_apikey_change", args=[key.pk]),
+        )
+        return no_store(self._render(request, self.show_once_template, context))
+
+    def _already_submitted(self, request: HttpRequest) -> HttpResponse:
+        context = self._page_context(request, "Form already submitted", full_key=None)
+        return no_store(self._render(request, self.show_once_template, context))
+
+    # Generate -----------------------------------------------------------------------------
+
+    @method_decorator(sensitive_post_parameters())
+    @method_decorator(sensitive_variables("generated"))
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        if request.method == "POST":
+            form = KeyGenerateForm(request.POST)
+            if form.is_valid():
+
+                def generate() -> HttpResponse | str:
+                    data = form.cleaned_data
+                    try:
+                        generated = services.key_generate(
+                            name=data["name"],
+                            description=data["description"],
+                            scopes=data["scopes"],
+                            expiry_policy=data["expiry_policy"],
+                            expiry_date=data["expiry_date"],
+                            actor=Actor.from_request(request),
+                        )
+                    except services.KeyServiceError as exc:
+                        return str(exc)
+                    return self._show_once(request, key=generated.key, full_key=generated.full_key)
+
+                outcome = self._with_one_time_token(request, form, generate)
+                if not isinstance(outcome, str):
+                    return outcome
+                form.add_error(None, outcome)
+                # A new token for the next attempt; the spent one stays spent.
+                form.data = form.data.copy()
+                form.data["form_nonce"] = issue_form_nonce(request)
+        else:
+            form = KeyGenerateForm(initial={"form_nonce": issue_form_nonce(request)})
+        context = self._page_context(
+            request,
+            "Generate API key",
+            form=form,
+            media=self.media + form.media,
+            errors=form.errors,
+            add=True,
+            **(extra_context or {}),
+        )
+        return no_store(self._render(request, self.generate_template, context))
+
+    # Rotate -------------------------------------------------------------------------------
+
+    @method_decorator(sensitive_post_parameters())
+    @method_decorator(sensitive_variables("rotated"))
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        key = self._key_for(request, object_id, self.has_rotate_permission)  # type: ignore[attr-defined]
+        error = ""
+        if request.method == "POST":
+            form = RotateForm(request.POST)
+            if form.is_valid():
+
+                def rotate() -> HttpResponse | str:
+                    try:
+                        rotated = services.key_rotate(
+                            key=key,
+                            grace=form.cleaned_data["grace"],
+                            actor=Actor.from_request(request),
+                        )
+                    except services.KeyServiceError as exc:
+                        return str(exc)
+                    return self._show_once(
+                        request,
+                        key=rotated.key,
+                        full_key=rotated.full_key,
+                        old_key=rotated.old_key,
+                    )
+
+                outcome = self._with_one_time_token(request, form, rotate)
+                if not isinstance(outcome, str):
+                    return outcome
+                error = outcome
+            form = RotateForm(
+                initial={
+                    "form_nonce": issue_form_nonce(request),
+                    "grace": request.POST.get("grace", "24h"),
+                }
+            )
+        else:
+            form = RotateForm(initial={"form_nonce": issue_form_nonce(request), "grace": "24h"})
+        refusal = key.rotation_refusal()
+        context = self._page_context(
+            request,
+            "Rotate API key",
+            object=key,
+            original=key,
+            form=form,
+            error=error or refusal or "",
+            can_submit=refusal is None,
+        )
+        return no_store(self._render(request, self.rotate_template, context))
+
+    # Revoke -------------------------------------------------------------------------------
+
+    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        key = self._key_for(request, object_id, self.has_revoke_permission)  # type: ignore[attr-defined]
+        error = ""
+        form = RevokeForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.key_revoke(
+                    key=key, actor=Actor.from_request(request), reason=form.cleaned_data["reason"]
+                )
+            except services.KeyServiceError as exc:
+                error = str(exc)
+            else:
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"The API key “{key.name}” ({key.display_id}) was revoked. Every request "
+                    "with it is now rejected with 401 Unauthorized.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
+        refusal = key.revocation_refusal()
+        context = self._page_context(
+            request,
+            "Revoke API key",
+            object=key,
+            original=key,
+            form=form,
+            error=error or refusal or "",
+            can_submit=refusal is None,
+        )
+        return self._render(request, self.revoke_template, context)
+
+    @admin.action(permissions=["revoke"], description="Revoke selected keys")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        now = timezone.now()
+        keys = list(queryset)
+        revocable = [k for k in keys if k.revocation_refusal(now) is None]
+        form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
+        if request.POST.get("post") == "yes" and form.is_valid():
+            actor = Actor.from_request(request)
+            done = 0
+            for key in revocable:
+                try:
+                    services.key_revoke(key=key, actor=actor, reason=form.cleaned_data["reason"])
+                    done += 1
+                except services.KeyServiceError as exc:
+                    self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                f"Revoked {done} API key{'s' if done != 1 else ''}. "
+                "Requests with them are now rejected with 401 Unauthorized.",
+                messages.SUCCESS,
+            )
+            return None
+        context = self._page_context(
+            request,
+            "Revoke API keys",
+            revocable=revocable,
+            already_revoked=[k for k in keys if k not in revocable],
+            queryset=keys,
+            form=form,
+            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+        )
+        return self._render(request, self.revoke_selected_template, context)
+
+    # Usage CSV ----------------------------------------------------------------------------
+
+    @method_decorator(require_GET)
+    def usage_csv_view(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
+        """Every retained hourly row of one key (hour in UTC, endpoint, requests, errors),
+        oldest first, streamed so a key with 90 days of rows costs no memory. The key is named
+        by public id only."""
+        key = self._key_for(request, object_id, lambda request, key: True)
+        rows = (
+            (hour.strftime("%Y-%m-%dT%H:00:00Z"), endpoint, requests, errors)
+            for hour, endpoint, requests, errors in iter_hourly_rows(key)
+        )
+        response = StreamingHttpResponse(
+            csv_lines(["hour_utc", "endpoint", "requests", "errors"], rows),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="usage-{crypto.PREFIX}_{key.public_id}.csv"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,125 @@
+"""The permission matrix: one form field whose widget is a module x action table of labelled
+checkboxes with row and column toggles and the manual's presets (Generate page and key page).
+Rendered through ``FORM_RENDERER = TemplatesSetting`` from ``keys/widgets/scope_matrix.html``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from crm.modules import ACTION_LABELS, ACTIONS, MODULES
+
+from ..models.keys import NO_PERMISSION_MESSAGE
+from ..scopes import PRESETS, ScopeError, Scopes, normalize
+
+
+class ScopeMatrixWidget(forms.Widget):
+    """A table of checkboxes named ``<name>__<module>__<action>`` with row and column toggles."""
+
+    template_name = "keys/widgets/scope_matrix.html"
+
+    class Media:
+        css = {"all": ("keys/admin.css",)}
+        js = ("keys/scope_matrix.js",)
+
+    def __init__(self, attrs: dict[str, Any] | None = None, *, show_presets: bool = True) -> None:
+        super().__init__(attrs)
+        self.show_presets = show_presets
+
+    def checkbox_name(self, name: str, module: str, action: str) -> str:
+        return f"{name}__{module}__{action}"
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Scopes:
+        return {
+            module: [a for a in ACTIONS if data.get(self.checkbox_name(name, module, a))]
+            for module in MODULES
+        }
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        # Unticked checkboxes are never sent: an empty matrix is a value, not an omission.
+        return False
+
+    def format_value(self, value: Any) -> Scopes:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = {}
+        return value if isinstance(value, Mapping) else {}
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        scopes = self.format_value(value)
+        base_id = (attrs or {}).get("id") or f"id_{name}"
+        rows = []
+        for module in MODULES.values():
+            granted = set(scopes.get(module.name, ()))
+            rows.append(
+                {
+                    "name": module.name,
+                    "label": module.label,
+                    "cells": [
+                        {
+                            "action": action,
+                            "label": ACTION_LABELS[action],
+                            "name": self.checkbox_name(name, module.name, action),
+                            "id": f"{base_id}_{module.name}_{action}",
+                            "checked": action in granted,
+                        }
+                        for action in ACTIONS
+                    ],
+                }
+            )
+        context.update(
+            {
+                "matrix_id": base_id,
+                "actions": [{"name": a, "label": ACTION_LABELS[a]} for a in ACTIONS],
+                "rows": rows,
+                "presets": [
+                    {
+                        "slug": p.slug,
+                        "label": p.label,
+                        "description": p.description,
+                        "warning": p.warning,
+                        "scopes_json": json.dumps(p.scopes()),
+                    }
+                    for p in PRESETS.values()
+                ]
+                if self.show_presets
+                else [],
+            }
+        )
+        return context
+
+    def id_for_label(self, id_: str) -> str:
+        # The matrix is a table, not one control; its caption names it. Each checkbox has its
+        # own <label>.
+        return ""
+
+
+class ScopeMatrixField(forms.Field):
+    widget = ScopeMatrixWidget
+    # The model's own message for a key without permissions: one wording everywhere.
+    default_error_messages = {"required": NO_PERMISSION_MESSAGE}
+
+    def to_python(self, value: Any) -> Scopes:
+        if not value:
+            return {}
+        try:
+            return normalize(value)
+        except ScopeError as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
+
+    def validate(self, value: Scopes) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return normalize(initial or {}) != self.to_python(data)
+        except (ScopeError, ValidationError):
+            return True

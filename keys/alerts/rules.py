@@ -1,0 +1,302 @@
+"""Usage alerts: when an episode of high volume, error spike, unused key or rotation due opens
+and when it clears (called by keys.tasks).
+
+An alert is one *episode* of a condition on a key: an ``Alert`` row, carrying the sentence it
+was raised with, opened with its audit entry (one transaction) when the condition starts,
+e-mailed once (``notify``), and resolved (with an audit entry) when the condition clears. The
+partial unique constraint "one open alert per key and kind" makes opening idempotent, so two
+evaluations running at once open one alert and send one e-mail. Thresholds come from the
+``API_KEYS`` settings unless the key overrides them (None means the default); a muted key has
+no open alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.models import AuditAction
+from audit.services import audit_record
+
+from ..conf import key_settings
+from ..models import Alert, AlertKind, APIKey, UsageHour
+from .notify import notify_open_alerts
+
+TRAFFIC_KINDS = (AlertKind.HIGH_VOLUME, AlertKind.ERROR_SPIKE)
+DAILY_KINDS = (AlertKind.UNUSED, AlertKind.ROTATION_DUE)
+KEY_FIELDS = (
+    "id",
+    "name",
+    "public_id",
+    "created_at",
+    "last_used_at",
+    "replaced_by_id",
+    "alert_volume_per_hour",
+    "alert_error_rate_percent",
+    "alert_unused_days",
+    "alerts_muted",
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    volume_per_hour: int
+    error_rate_percent: float
+    error_min_requests: int
+    unused_days: int
+    rotation_days: int
+
+
+def thresholds_for(key: APIKey) -> Thresholds:
+    """The key's own thresholds where it sets them, the API_KEYS defaults elsewhere."""
+
+    def pick(own: Any, default: Any) -> Any:
+        return own if own is not None else default
+
+    return Thresholds(
+        volume_per_hour=int(pick(key.alert_volume_per_hour, key_settings.ALERT_VOLUME_PER_HOUR)),
+        error_rate_percent=float(
+            pick(key.alert_error_rate_percent, key_settings.ALERT_ERROR_RATE_PERCENT)
+        ),
+        error_min_requests=int(key_settings.ALERT_ERROR_MIN_REQUESTS),
+        unused_days=int(pick(key.alert_unused_days, key_settings.ALERT_UNUSED_DAYS)),
+        rotation_days=int(key_settings.ROTATION_REMINDER_DAYS),
+    )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A condition that holds now: what was measured against which threshold."""
+
+    measured: float
+    threshold: float
+    message: str
+
+
+@dataclass
+class Outcome:
+    opened: int = 0
+    resolved: int = 0
+    notified: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"opened": self.opened, "resolved": self.resolved, "notified": self.notified}
+
+
+# --- traffic: every 5 minutes -------------------------------------------------------------
+
+
+def evaluate_traffic_alerts(now: datetime | None = None) -> dict[str, int]:
+    """High volume and error spike, from the hourly rows (one aggregate query).
+
+    "The last hour" is the last full hour and, so that a spike is caught before its hour ends,
+    the current hour so far: the condition holds if either window crosses the threshold (an
+    error-rate window counts only with at least ALERT_ERROR_MIN_REQUESTS requests), and clears
+    when neither does."""
+    now = now or timezone.now()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    last_hour = this_hour - timedelta(hours=1)
+    traffic: dict[int, list[tuple[datetime, int, int]]] = {}
+    for row in (
+        UsageHour.objects.filter(hour__in=[last_hour, this_hour])
+        .values("key_id", "hour")
+        .annotate(n=Sum("requests"), e=Sum("errors"))
+        .order_by()
+    ):
+        traffic.setdefault(row["key_id"], []).append((row["hour"], row["n"], row["e"]))
+    open_alerts = _open_alerts(TRAFFIC_KINDS)
+    key_ids = set(traffic) | {key_id for key_id, _ in open_alerts}
+    outcome = Outcome()
+    actor = Actor.system("evaluate_alerts")
+    for key in APIKey.objects.filter(pk__in=key_ids).only(*KEY_FIELDS).order_by("pk"):
+        limits = thresholds_for(key)
+        windows = traffic.get(key.pk, [])
+        findings = {
+            AlertKind.HIGH_VOLUME: None if key.alerts_muted else _volume(windows, limits),
+            AlertKind.ERROR_SPIKE: None if key.alerts_muted else _error_spike(windows, limits),
+        }
+        for kind, finding in findings.items():
+            _settle(key, kind, finding, open_alerts.get((key.pk, kind)), now, actor, outcome)
+    outcome.notified = notify_open_alerts(TRAFFIC_KINDS, now)
+    return outcome.as_dict()
+
+
+def _window_name(hour: datetime) -> str:
+    return f"the hour from {hour:%Y-%m-%d %H:00} UTC"
+
+
+def _volume(windows: list[tuple[datetime, int, int]], limits: Thresholds) -> Finding | None:
+    worst = max(windows, key=lambda w: w[1], default=None)
+    if worst is None or worst[1] <= limits.volume_per_hour:
+        return None
+    return Finding(
+        measured=worst[1],
+        threshold=limits.volume_per_hour,
+        message=(
+            f"High volume: {worst[1]:,} requests in {_window_name(worst[0])} "
+            f"(threshold {limits.volume_per_hour:,} per hour)."
+        ),
+    )
+
+
+def _error_spike(windows: list[tuple[datetime, int, int]], limits: Thresholds) -> Finding | None:
+    rated = [
+        (100 * errors / requests, hour, requests, errors)
+        for hour, requests, errors in windows
+        if requests >= max(limits.error_min_requests, 1)
+    ]
+    worst = max(rated, default=None)
+    if worst is None or worst[0] <= limits.error_rate_percent:
+        return None
+    rate, hour, requests, errors = worst
+    return Finding(
+        measured=round(rate, 2),
+        threshold=limits.error_rate_percent,
+        message=(
+            f"Error spike: {rate:.1f}% of {requests:,} requests failed ({errors:,} errors) in "
+            f"{_window_name(hour)} (threshold {limits.error_rate_percent:g}%)."
+        ),
+    )
+
+
+# --- daily: unused keys and rotation reminders ----------------------------------------------
+
+
+def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
+    """Unused keys (no request for ALERT_UNUSED_DAYS; a never-used key counts from its
+    creation) and rotation due (active, older than ROTATION_REMINDER_DAYS, not already
+    replaced by a rotation). Alerts of keys that are no longer active are resolved."""
+    now = now or timezone.now()
+    open_alerts = _open_alerts(DAILY_KINDS)
+    outcome = Outcome()
+    actor = Actor.system("daily_reminders")
+    active: set[int] = set()
+    for key in APIKey.objects.active(now).only(*KEY_FIELDS).order_by("pk").iterator(2000):
+        active.add(key.pk)
+        limits = thresholds_for(key)
+        findings = {
+            AlertKind.UNUSED: None if key.alerts_muted else _unused(key, limits, now),
+            AlertKind.ROTATION_DUE: None if key.alerts_muted else _rotation_due(key, limits, now),
+        }
+        for kind, finding in findings.items():
+            _settle(key, kind, finding, open_alerts.get((key.pk, kind)), now, actor, outcome)
+    for (key_id, _kind), alert in sorted(open_alerts.items()):
+        if key_id not in active and _resolve(alert, now, actor, "The key is no longer active."):
+            outcome.resolved += 1
+    outcome.notified = notify_open_alerts(DAILY_KINDS, now)
+    return outcome.as_dict()
+
+
+def _days(delta: timedelta) -> float:
+    return delta.total_seconds() / 86400
+
+
+def _unused(key: APIKey, limits: Thresholds, now: datetime) -> Finding | None:
+    since = key.last_used_at or key.created_at
+    idle = _days(now - since)
+    if idle <= limits.unused_days:
+        return None
+    what = "was last used" if key.last_used_at else "has never been used; it was created"
+    return Finding(
+        measured=round(idle, 1),
+        threshold=limits.unused_days,
+        message=(
+            f"Unused key: it {what} {int(idle)} days ago ({since:%Y-%m-%d}); threshold "
+            f"{limits.unused_days} days. It may be safe to revoke."
+        ),
+    )
+
+
+def _rotation_due(key: APIKey, limits: Thresholds, now: datetime) -> Finding | None:
+    age = _days(now - key.created_at)
+    if key.replaced_by_id is not None or age <= limits.rotation_days:
+        return None
+    return Finding(
+        measured=round(age, 1),
+        threshold=limits.rotation_days,
+        message=(
+            f"Rotation due: the key is {int(age)} days old (created {key.created_at:%Y-%m-%d}); "
+            f"rotate keys every {limits.rotation_days} days."
+        ),
+    )
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+
+def _open_alerts(kinds: Iterable[str]) -> dict[tuple[int, str], Alert]:
+    return {
+        (alert.key_id, alert.kind): alert
+        for alert in Alert.objects.filter(resolved_at__isnull=True, kind__in=list(kinds))
+    }
+
+
+def _settle(
+    key: APIKey,
+    kind: str,
+    finding: Finding | None,
+    open_alert: Alert | None,
+    now: datetime,
+    actor: Actor,
+    outcome: Outcome,
+) -> None:
+    if finding is not None and open_alert is None:
+        if open_alert_for(key, kind, finding, now, actor) is not None:
+            outcome.opened += 1
+    elif finding is None and open_alert is not None:
+        reason = "Alerts are muted on this key." if key.alerts_muted else "The condition cleared."
+        if _resolve(open_alert, now, actor, reason):
+            outcome.resolved += 1
+
+
+def open_alert_for(
+    key: APIKey, kind: str, finding: Finding, now: datetime, actor: Actor
+) -> Alert | None:
+    """Open an episode with its audit entry, or None when one is already open (also when a
+    concurrent evaluation opened it a moment ago: the unique open constraint refuses a second)."""
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                key=key,
+                kind=kind,
+                measured_value=finding.measured,
+                threshold=finding.threshold,
+                message=finding.message,
+                opened_at=now,
+            )
+            audit_record(
+                action=AuditAction.ALERT_RAISED,
+                actor=actor,
+                key=key,
+                after={
+                    "kind": kind,
+                    "measured_value": finding.measured,
+                    "threshold": finding.threshold,
+                },
+                message=finding.message,
+            )
+    except IntegrityError:
+        return None
+    return alert
+
+
+def _resolve(alert: Alert, now: datetime, actor: Actor, reason: str) -> bool:
+    """Close an episode once (a conditional update), with its audit entry."""
+    with transaction.atomic():
+        closed = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now)
+        if closed:
+            audit_record(
+                action=AuditAction.ALERT_RESOLVED,
+                actor=actor,
+                key=alert.key,
+                after={"kind": alert.kind, "opened_at": alert.opened_at},
+                message=f"{alert.get_kind_display()} resolved: {reason}",
+            )
+    return bool(closed)

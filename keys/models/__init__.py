@@ -1,0 +1,19 @@
+"""The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts."""
+
+from .alerts import Alert, AlertKind
+from .keys import EDITABLE_FIELDS, APIKey, APIKeyQuerySet, ExpiryPolicy, KeyStatus
+from .usage import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
+
+__all__ = [
+    "EDITABLE_FIELDS",
+    "APIKey",
+    "APIKeyQuerySet",
+    "Alert",
+    "AlertKind",
+    "ExpiryPolicy",
+    "KeyStatus",
+    "PrunedUsage",
+    "UnknownKeyUsageHour",
+    "UsageFlush",
+    "UsageHour",
+]

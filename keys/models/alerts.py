@@ -1,0 +1,55 @@
+"""Alerts: one row per episode of an alert condition on a key."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .keys import APIKey
+
+
+class AlertKind(models.TextChoices):
+    HIGH_VOLUME = "high_volume", "High volume"
+    ERROR_SPIKE = "error_spike", "Error spike"
+    UNUSED = "unused", "Unused key"
+    ROTATION_DUE = "rotation_due", "Rotation due"
+
+
+class Alert(models.Model):
+    """One episode of an alert condition: opened when it starts, resolved when it clears."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    measured_value = models.FloatField()
+    threshold = models.FloatField()
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    # The sentence the episode was opened with ("High volume: 10,150 requests in ..."): the
+    # e-mail, the alert admin and the key page show it.
+    message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "kind"],
+                condition=Q(resolved_at__isnull=True),
+                name="one_open_alert_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.key.display_id}"
+
+    @property
+    def text(self) -> str:
+        """What to show: the message it was raised with (alerts from before messages were
+        stored fall back to the figures)."""
+        if self.message:
+            return self.message
+        return (
+            f"{self.get_kind_display()}: measured {self.measured_value:g} "
+            f"(threshold {self.threshold:g})."
+        )

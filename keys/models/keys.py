@@ -1,0 +1,292 @@
+"""The API key: its fields with their validators, its status and what may be done with it now.
+
+A key's status is computed from its timestamps (``status_at``), so a key past its expiry or
+grace end is refused at once even if no background job has run. Every rule about one key's
+fields lives here, and the forms, the services and the CLI all get it through ``full_clean``;
+every rule about what may be done with a key now (rotate, revoke, edit) is a method here that
+the admin, the services and the CLI ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import crypto, netrules
+from ..scopes import ScopeError, normalize
+
+NO_PERMISSION_MESSAGE = "Give the key at least one permission (module and action)."
+ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage between 0 and 100."
+
+
+def validate_no_control_characters(value: str) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError("The name must not contain control characters.", code="control")
+
+
+def validate_no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("The description must not contain NUL characters.", code="nul")
+
+
+def validate_not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("The key needs a name.", code="blank")
+
+
+class KeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class ExpiryPolicy(models.TextChoices):
+    NEVER = "never", "Never (not recommended)"
+    DAYS_30 = "30d", "30 days"
+    DAYS_90 = "90d", "90 days"
+    YEAR_1 = "1y", "1 year"
+    CUSTOM = "custom", "Custom date"
+
+
+MAX_CUSTOM_EXPIRY_DAYS = 3650
+POLICY_DAYS = {ExpiryPolicy.DAYS_30: 30, ExpiryPolicy.DAYS_90: 90, ExpiryPolicy.YEAR_1: 365}
+
+
+def expiry_for(
+    policy: str, custom_date: date | None, *, now: datetime | None = None
+) -> datetime | None:
+    """Expiry time for a policy. A custom date means the key works through that whole day
+    (server time zone). Raises ValidationError (on ``expiry_date``) for a date not in the
+    future or absurdly far."""
+    now = now or timezone.now()
+    policy = ExpiryPolicy(policy)
+    if policy == ExpiryPolicy.NEVER:
+        return None
+    if policy == ExpiryPolicy.CUSTOM:
+        if custom_date is None:
+            message = "Choose the custom expiry date."
+        elif custom_date <= timezone.localdate(now):
+            message = "The custom expiry date must be in the future."
+        elif custom_date > timezone.localdate(now) + timedelta(days=MAX_CUSTOM_EXPIRY_DAYS):
+            message = "The custom expiry date must be within 10 years."
+        else:
+            return timezone.make_aware(datetime.combine(custom_date + timedelta(days=1), time.min))
+        raise ValidationError({"expiry_date": message})
+    return now + timedelta(days=POLICY_DAYS[policy])
+
+
+class APIKeyQuerySet(models.QuerySet):
+    """Status filters computed from timestamps at ``now`` (never a stored status)."""
+
+    def revoked(self, now: datetime | None = None) -> APIKeyQuerySet:
+        now = now or timezone.now()
+        return self.filter(Q(revoked_at__lte=now) | Q(grace_ends_at__lte=now))
+
+    def expired(self, now: datetime | None = None) -> APIKeyQuerySet:
+        now = now or timezone.now()
+        return self.exclude(Q(revoked_at__lte=now) | Q(grace_ends_at__lte=now)).filter(
+            expires_at__lte=now
+        )
+
+    def active(self, now: datetime | None = None) -> APIKeyQuerySet:
+        now = now or timezone.now()
+        return self.exclude(
+            Q(revoked_at__lte=now) | Q(grace_ends_at__lte=now) | Q(expires_at__lte=now)
+        )
+
+    def with_status(self, status: str, now: datetime | None = None) -> APIKeyQuerySet:
+        return {
+            KeyStatus.ACTIVE: self.active,
+            KeyStatus.EXPIRED: self.expired,
+            KeyStatus.REVOKED: self.revoked,
+        }[KeyStatus(status)](now)
+
+
+class APIKey(models.Model):
+    name = models.CharField(
+        max_length=100,
+        help_text='A descriptive label, e.g. "Website Form Integration".',
+        validators=[validate_not_blank, validate_no_control_characters],
+        error_messages={"blank": "The key needs a name."},
+    )
+    description = models.TextField(
+        blank=True,
+        max_length=1000,
+        help_text="Purpose and owner of the key.",
+        validators=[
+            validate_no_nul,
+            MaxLengthValidator(1000, "The description must be at most 1000 characters."),
+        ],
+    )
+    public_id = models.CharField(max_length=crypto.PUBLIC_ID_LENGTH, unique=True, editable=False)
+    # HMAC-SHA256 of the full key under API_KEYS["PEPPER"]; the key itself is never stored.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=dict, error_messages={"blank": NO_PERMISSION_MESSAGE})
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_label = models.CharField(max_length=150, blank=True, editable=False)
+
+    expiry_policy = models.CharField(
+        max_length=8, choices=ExpiryPolicy.choices, default=ExpiryPolicy.DAYS_90
+    )
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    revoked_by_label = models.CharField(max_length=150, blank=True, editable=False)
+    revoke_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    # Rotation: the old key points at its replacement and keeps working until grace_ends_at.
+    replaced_by = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaces",
+        editable=False,
+    )
+    grace_ends_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+
+    # Written by the usage flush job, never on the request path.
+    last_used_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+
+    # Alert overrides: blank means the default from API_KEYS settings.
+    alert_volume_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    alert_error_rate_percent = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(0, ERROR_RATE_MESSAGE),
+            MaxValueValidator(100, ERROR_RATE_MESSAGE),
+        ],
+    )
+    alert_unused_days = models.PositiveIntegerField(null=True, blank=True)
+    alerts_muted = models.BooleanField(default=False)
+
+    # Optional protections.
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    allowed_ips = models.TextField(
+        blank=True, help_text="CIDR ranges, one per line. Blank: any address."
+    )
+    allowed_origins = models.TextField(
+        blank=True, help_text="Browser origins allowed to use this key, one per line."
+    )
+
+    # Bookkeeping for once-only background work.
+    expiry_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expiry_reminder_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = APIKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("rotate_apikey", "Can rotate API key"),
+            ("revoke_apikey", "Can revoke API key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_id})"
+
+    @property
+    def display_id(self) -> str:
+        return crypto.display_id(self.public_id)
+
+    def status_at(self, now: datetime) -> KeyStatus:
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return KeyStatus.REVOKED
+        if self.grace_ends_at is not None and self.grace_ends_at <= now:
+            return KeyStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return KeyStatus.EXPIRED
+        return KeyStatus.ACTIVE
+
+    @property
+    def status(self) -> KeyStatus:
+        return self.status_at(timezone.now())
+
+    def in_grace_at(self, now: datetime) -> bool:
+        return self.grace_ends_at is not None and self.status_at(now) == KeyStatus.ACTIVE
+
+    @property
+    def in_grace(self) -> bool:
+        return self.in_grace_at(timezone.now())
+
+    def allows(self, module: str, action: str) -> bool:
+        return action in self.scopes.get(module, ())
+
+    # Validation (full_clean) -----------------------------------------------------------------
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Normalise before validating: names trimmed, permissions in module and action order,
+        IP ranges in canonical form (what the request path compares against)."""
+        exclude = set(exclude or ())
+        errors: dict[str, list[str]] = {}
+        for name in ("name", "description"):
+            if name not in exclude and isinstance(getattr(self, name), str):
+                setattr(self, name, getattr(self, name).strip())
+        if "scopes" not in exclude:
+            try:
+                self.scopes = normalize(self.scopes or {})
+            except (ScopeError, AttributeError, TypeError) as exc:
+                errors["scopes"] = [str(exc) if isinstance(exc, ScopeError) else "Not scopes."]
+                exclude.add("scopes")
+        if "allowed_ips" not in exclude:
+            try:
+                self.allowed_ips = netrules.normalize_networks(self.allowed_ips)
+            except ValueError as exc:
+                errors["allowed_ips"] = [str(exc)]
+                exclude.add("allowed_ips")
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    # What may be done with the key now ------------------------------------------------------
+    # Each returns None when allowed, else the sentence to show the admin or CLI user.
+
+    def rotation_refusal(self, now: datetime | None = None) -> str | None:
+        status = self.status_at(now or timezone.now())
+        if status != KeyStatus.ACTIVE:
+            return f"This key is {status.label.lower()}; only an active key can be rotated."
+        if self.replaced_by_id is not None:
+            return "This key was already rotated; rotate its replacement instead."
+        return None
+
+    def revocation_refusal(self, now: datetime | None = None) -> str | None:
+        if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
+            return "This key is already revoked."
+        return None
+
+    def edit_refusal(self, now: datetime | None = None) -> str | None:
+        if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
+            return "This key is revoked; it cannot be edited."
+        return None
+
+
+# The fields key_update may change (the key page's form and `apikey` edit them).
+EDITABLE_FIELDS: tuple[str, ...] = (
+    "name",
+    "description",
+    "scopes",
+    "alert_volume_per_hour",
+    "alert_error_rate_percent",
+    "alert_unused_days",
+    "alerts_muted",
+    "rate_limit_per_minute",
+    "allowed_ips",
+    "allowed_origins",
+)

@@ -1,0 +1,141 @@
+"""Helpers shared by the tests (fixtures live in the conftest files; these are plain functions)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.utils import timezone
+
+from audit.actors import Actor
+from audit.models import AuditEntry
+from crm_keys.redis_client import get_redis
+from keys import services
+from keys.api import protections
+from keys.models import APIKey
+from keys.usage import recorder, transport
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+NONCE_RE = re.compile(r'name="form_nonce" value="([^"]+)"')
+
+
+def bearer(full_key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
+
+
+ACTOR = Actor(label="test-admin", ip="127.0.0.1", user_agent="pytest")
+
+
+def generate(name: str = "Integration", **kwargs: object) -> services.Generated:
+    kwargs.setdefault("scopes", {"contacts": ["view"]})
+    return services.key_generate(name=name, actor=ACTOR, **kwargs)  # type: ignore[arg-type]
+
+
+def rotated_keys_due(count: int, *, ago: timedelta = timedelta(hours=2)) -> list[APIKey]:
+    """``count`` old keys rotated ``ago`` with a one-hour grace, so their grace has ended now
+    (by the real clock, which a worker thread also reads)."""
+    olds = []
+    with time_machine.travel(timezone.now() - ago, tick=False):
+        for i in range(count):
+            rotated = services.key_rotate(
+                key=generate(f"Due {i}").key, grace=timedelta(hours=1), actor=ACTOR
+            )
+            olds.append(rotated.old_key)
+    return olds
+
+
+def audit_count(key: APIKey, action: str) -> int:
+    return AuditEntry.objects.filter(key_id=key.pk, action=action).count()
+
+
+def chain_ok() -> bool:
+    out = io.StringIO()
+    call_command("audit", "verify", "--json", stdout=out)
+    return json.loads(out.getvalue())["ok"]
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    """Poll for another thread's work. The limit only stops a hang; nothing asserts on time."""
+    for _ in range(1200):
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def at(when: datetime) -> time_machine.travel:
+    return time_machine.travel(when, tick=False)
+
+
+def form_nonce(html: str) -> str:
+    match = NONCE_RE.search(html)
+    assert match, "no form_nonce in the page"
+    return match.group(1)
+
+
+def generate_data(nonce: str, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "form_nonce": nonce,
+        "name": "Website form",
+        "description": "Contact form on example.com, owner: web team",
+        "expiry_policy": "90d",
+        "expiry_date": "",
+        "scopes__contacts__create": "on",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+# --- usage: the two counter backends (fixtures, used by tests/keys/usage and tests/keys/alerts) ---
+# Usage tests run on both counter backends: in-process (no Redis) always, and Redis when
+# REDIS_URL is set in the environment (CI's second run).
+
+ENV_REDIS_URL = os.environ.get("REDIS_URL", "")
+BACKENDS = [
+    "memory",
+    pytest.param(
+        "redis",
+        marks=pytest.mark.skipif(not ENV_REDIS_URL, reason="REDIS_URL is not set"),
+    ),
+]
+
+
+def clear_usage_keys() -> None:
+    """Delete this app's usage counters (never FLUSHDB: other tests share the database)."""
+    client = get_redis()
+    if client is not None:
+        transport.clear_all(client)
+
+
+@pytest.fixture
+def usage_settings(settings: Any) -> Iterator[None]:
+    """No background shipper (counts move when a test ships or flushes) and two alert
+    recipients; counters start empty."""
+    settings.API_KEYS = {
+        **settings.API_KEYS,
+        "USAGE_SHIP_INTERVAL": 0,
+        "ALERT_RECIPIENTS": ["ops@example.com", "security@example.com"],
+    }
+    recorder.reset()
+    protections.reset_local_state()
+    yield
+    recorder.reset()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: Any, settings: Any) -> Iterator[str]:
+    """The counter backend of this test: "memory" (REDIS_URL unset) or "redis"."""
+    settings.REDIS_URL = ENV_REDIS_URL if request.param == "redis" else ""
+    clear_usage_keys()
+    yield request.param
+    clear_usage_keys()
