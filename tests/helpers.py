@@ -7,6 +7,8 @@ import json
 import os
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -139,3 +141,37 @@ def backend(request: Any, settings: Any) -> Iterator[str]:
     clear_usage_keys()
     yield request.param
     clear_usage_keys()
+
+
+# --- the browser tests ----------------------------------------------------------------------
+
+ADMIN_USER = "root-admin"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def login(page: Any, shot: Callable[..., None] | None = None) -> None:
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", ADMIN_USER)
+    page.fill("#id_password", ADMIN_PASSWORD)
+    if shot:
+        shot(page, "login")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
+def call_api(
+    base_url: str, path: str, key: str, *, method: str = "GET", body: Any = None
+) -> tuple[int, dict[str, str]]:
+    """One API request with the stdlib, server to server (no browser headers)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        base_url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)

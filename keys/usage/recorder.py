@@ -260,6 +260,8 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _ship_at_exit() -> None:
+    if _shipper.pid != os.getpid():
+        return  # no shipper ran here (USAGE_SHIP_INTERVAL = 0: counts move only by flush())
     _shipper.stop.set()
     try:
         ship()

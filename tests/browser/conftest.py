@@ -7,15 +7,14 @@ the tests are skipped, unless ``--require-browser`` is given (CI), then they fai
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import ADMIN_PASSWORD, ADMIN_USER
 
 # Playwright's sync API runs an event loop in this thread; Django would otherwise refuse the
 # test's own (synchronous) database access.
@@ -31,8 +30,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-ADMIN_USER = "root-admin"
-ADMIN_PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +84,6 @@ def superuser(transactional_db: Any, django_user_model: Any) -> Any:
     )
 
 
-def login(page: Any, shot: Callable[..., None] | None = None) -> None:
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", ADMIN_USER)
-    page.fill("#id_password", ADMIN_PASSWORD)
-    if shot:
-        shot(page, "login")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-
-
 @pytest.fixture
 def shot() -> Callable[..., None]:
     """shot(page, "name"): a full-page screenshot under test-artifacts/screenshots/."""
@@ -106,21 +93,3 @@ def shot() -> Callable[..., None]:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     return take
-
-
-def call_api(
-    base_url: str, path: str, key: str, *, method: str = "GET", body: Any = None
-) -> tuple[int, dict[str, str]]:
-    """One API request with the stdlib, server to server (no browser headers)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base_url + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers)

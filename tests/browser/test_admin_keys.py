@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from keys.models import APIKey
-
-from .conftest import call_api, login
+from tests.helpers import call_api, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
