@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -100,6 +101,12 @@ def generate_data(nonce: str, **overrides: Any) -> dict[str, Any]:
 
 
 # --- another process on the test database -------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def database_url() -> str:

@@ -14,11 +14,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.helpers import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["MailServer", "StalledServer", "free_port", "smtp_env", "use"]
 
 
 def use(settings: Any, port: int, *, timeout: int = 10) -> None:
