@@ -144,6 +144,7 @@ def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: 
         str(ROOT),
         "--log-level",
         "warning",
+        "--no-control-socket",  # never take over another instance's (see README)
         "--graceful-timeout",
         "15",
         "--timeout",

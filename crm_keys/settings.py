@@ -218,7 +218,14 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
-if not REDIS_URL:
+if REDIS_URL:
+    # A task whose worker died (SIGKILL, OOM, a lost machine) stays unacked in Redis until this
+    # timeout, then goes to another worker. Kombu's default is an hour; 10 minutes gets a daily
+    # job whose worker died back the same morning (the minute jobs expire before and the next
+    # run catches up anyway). A task still running after 10 minutes is handed to a second
+    # worker too: every job is safe to run twice at once, so that costs work, not correctness.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+else:
     _broker_dir = VAR_DIR / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
@@ -251,8 +258,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 55},
     },
-    # Flush usage counters into hourly rows.
-    "flush-usage": {"task": "keys.tasks.flush_usage", "schedule": timedelta(minutes=1)},
+    # Flush usage counters into hourly rows. Every 10 s: counts shipped to Redis since the last
+    # flush are what a Redis restart without persistence loses, so this bounds that loss.
+    "flush-usage": {
+        "task": "keys.tasks.flush_usage",
+        "schedule": timedelta(seconds=10),
+        "options": {"expires": 9},
+    },
+    # Send queued alert and reminder e-mails: retries, and mails whose sender died mid-send.
+    "send-outbox": {
+        "task": "keys.tasks.send_outbox",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 55},
+    },
     # Evaluate high-volume and error-spike alerts.
     "evaluate-alerts": {"task": "keys.tasks.evaluate_alerts", "schedule": timedelta(minutes=5)},
     # Daily: expiry reminders, unused-key alerts, rotation reminders (keys older than 90 days).
@@ -268,6 +286,10 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+# Seconds any one step of an SMTP conversation may take (Django's default: wait forever). Mail is
+# sent from the outbox after commit, so a stalled server holds no lock, but without a bound it
+# would hold a worker for good.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm-keys@localhost")
 
 # --- Security -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at the top: they need the app registry ready.
+        from . import checks  # noqa: F401 - registers the deployment checks
         from .api import schema  # noqa: F401 - registers the OpenAPI authentication extension
         from .usage import recorder
 

@@ -22,6 +22,11 @@ DEFAULTS: dict[str, Any] = {
     # Where alert and reminder e-mails go, and who sends them ("": DEFAULT_FROM_EMAIL).
     "ALERT_RECIPIENTS": [],
     "ALERT_FROM": "",
+    # The e-mail outbox: how long a sender holds a message it is sending before another run may
+    # send it again (longer than any one SMTP conversation under EMAIL_TIMEOUT), and how long
+    # sent messages are kept.
+    "OUTBOX_CLAIM_SECONDS": 300,
+    "OUTBOX_RETENTION_DAYS": 30,
     # Alert defaults, overridable per key (blank = this default).
     "ALERT_VOLUME_PER_HOUR": 10_000,
     "ALERT_ERROR_RATE_PERCENT": 10.0,

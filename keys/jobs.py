@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.actors import Actor
 
 from . import services
-from .alerts import notify
+from .alerts import notify, outbox
 from .conf import key_settings
 from .models import APIKey
 
@@ -85,12 +85,12 @@ def send_expiry_reminders(
     One digest e-mail per batch (in practice one per daily run) rather than one per key: the
     recipients are the same few admins for every key, and a week in which forty keys expire
     should be one message to act on, not forty. Each key is marked (expiry_reminder_sent_at,
-    plus a "reminder" audit entry) in the transaction that sends the mail, so a send that fails
-    rolls the marks back and the next run retries; a key is never in two digests. (The batch's
-    rows stay locked while the mail goes out: only jobs and admin edits of those keys wait, and
-    only for one send; the request path takes no locks.) With no
-    recipients configured the keys are still marked and audited (and a warning logged), so
-    that configuring recipients later does not unleash a backlog of stale reminders.
+    plus a "reminder" audit entry) in the transaction that queues the digest in the outbox, so
+    a key is in exactly one digest; the outbox sends it after that transaction committed (at
+    least once, retrying while the mail server is down), so a slow or stalled mail server
+    never holds the batch's rows or the audit chain's lock. With no recipients configured the
+    keys are still marked and audited (and a warning logged), so that configuring recipients
+    later does not unleash a backlog of stale reminders.
 
     The mail names keys by name and public id only; a key's secret is never stored, so it
     cannot be in it."""
@@ -98,24 +98,18 @@ def send_expiry_reminders(
     actor = Actor.system("send_expiry_reminders")
     within = timedelta(days=key_settings.EXPIRY_REMINDER_DAYS)
     recipients = notify.recipients()
-    reminded = emails = failed = 0
+    reminded = emails = 0
     while True:
-        try:
-            with transaction.atomic():
-                batch = services.keys_mark_expiry_reminded(
-                    actor=actor,
-                    within=within,
-                    recipients=recipients,
-                    now=now,
-                    batch_size=batch_size,
-                )
-                if batch and recipients:
-                    notify.send_expiry_digest(batch, within, recipients)
-        except Exception:
-            # The marks rolled back with the transaction: the keys stay due for the next run.
-            logger.exception("expiry reminder e-mail failed; the next run will retry")
-            failed += 1
-            break
+        with transaction.atomic():
+            batch = services.keys_mark_expiry_reminded(
+                actor=actor,
+                within=within,
+                recipients=recipients,
+                now=now,
+                batch_size=batch_size,
+            )
+            if batch and recipients:
+                notify.send_expiry_digest(batch, within, recipients)
         if batch:
             reminded += len(batch)
             if recipients:
@@ -130,4 +124,6 @@ def send_expiry_reminders(
                 )
         if len(batch) < batch_size:
             break
-    return {"reminded": reminded, "emails": emails, "failed": failed}
+    if emails:
+        outbox.deliver()
+    return {"reminded": reminded, "emails": emails}

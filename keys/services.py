@@ -369,8 +369,8 @@ def keys_mark_expiry_reminded(
     batch_size: int = 500,
 ) -> list[APIKey]:
     """Mark up to ``batch_size`` soon-expiring keys as reminded, each with a "reminder" audit
-    entry. The caller sends the e-mail inside the same transaction (see jobs), so a failed
-    send rolls the marks back and the next run tries again."""
+    entry. The caller queues the digest in the outbox inside the same transaction (see jobs),
+    so the marks and the mail commit together; the outbox sends it after commit."""
     now = now or timezone.now()
     batch = _lock_due(selectors.expiring_soon(now, within), batch_size)
     sent_to = (

@@ -10,7 +10,7 @@ from typing import Any
 from celery import shared_task
 
 from . import jobs
-from .alerts import rules
+from .alerts import outbox, rules
 from .usage import flush, prune
 
 
@@ -50,6 +50,13 @@ def prune_usage() -> Any:
     return prune.prune()
 
 
+@shared_task(name="keys.tasks.send_outbox")
+def send_outbox() -> Any:
+    """Send queued alert and reminder e-mails (every minute): retries, and mails whose sender
+    died mid-send."""
+    return outbox.deliver()
+
+
 JOBS = {
     "revoke_grace_ended": revoke_grace_ended,
     "record_expiries": record_expiries,
@@ -57,4 +64,5 @@ JOBS = {
     "evaluate_alerts": evaluate_alerts,
     "daily_reminders": daily_reminders,
     "prune_usage": prune_usage,
+    "send_outbox": send_outbox,
 }

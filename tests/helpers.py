@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -96,6 +98,48 @@ def generate_data(nonce: str, **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+# --- another process on the test database -------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    """DATABASE_URL of the test database, for a server or command in another process."""
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    return (
+        f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
+    )
+
+
+def process_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``manage.py`` process on the test database (needs a
+    ``transaction=True`` test, so that it sees what the test wrote): no Redis unless given, no
+    usage shipper, the suite's pepper."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crm_keys.settings",
+        "CRM_KEYS_READ_DOTENV": "0",
+        "CRM_KEYS_VAR_DIR": str(var_dir),
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": "other-process-test-secret",
+        "API_KEY_PEPPER": settings.API_KEYS["PEPPER"],
+        "DATABASE_URL": database_url(),
+        "API_KEY_USAGE_SHIP_INTERVAL": "0",
+        **extra,
+    }
+    if "REDIS_URL" not in extra:
+        env.pop("REDIS_URL", None)
+    return env
 
 
 # --- usage: the two counter backends (fixtures, used by tests/keys/usage and tests/keys/alerts) ---

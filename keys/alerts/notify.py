@@ -1,5 +1,6 @@
 """Alert and reminder e-mails, rendered from templates under ``templates/keys/email/`` (subject
-and body, as Django's ``PasswordResetForm.send_mail`` does) and sent to ``ALERT_RECIPIENTS``.
+and body, as Django's ``PasswordResetForm.send_mail`` does) and queued in the outbox for
+``ALERT_RECIPIENTS`` (``outbox`` sends them after commit, at least once).
 
 A key's secret is never stored, so it can never be in a mail: keys are named by name and
 public id only.
@@ -12,13 +13,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.mail import send_mail
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from ..conf import key_settings
 from ..models import Alert, APIKey
+from . import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +30,15 @@ def recipients() -> list[str]:
 
 
 def send_templated(name: str, context: dict[str, Any], to: Sequence[str]) -> None:
-    """Render ``keys/email/<name>_subject.txt`` and ``<name>_body.txt`` and send them."""
+    """Render ``keys/email/<name>_subject.txt`` and ``<name>_body.txt`` and queue them (in the
+    caller's transaction)."""
     subject = "".join(render_to_string(f"keys/email/{name}_subject.txt", context).splitlines())
     body = render_to_string(f"keys/email/{name}_body.txt", context)
-    send_mail(
+    outbox.queue(
         subject=subject.strip(),
-        message=body,
-        from_email=key_settings.ALERT_FROM or None,
-        recipient_list=list(to),
+        body=body,
+        from_email=key_settings.ALERT_FROM or "",
+        to=list(to),
     )
 
 
@@ -44,9 +47,9 @@ def key_page(key: APIKey) -> str:
 
 
 def notify_open_alerts(kinds: Iterable[str], now: datetime | None = None) -> int:
-    """E-mail every open, not yet notified alert once. Each alert is claimed with a conditional
-    update before sending, so two runs never mail one episode twice; a failed send releases the
-    claim and the next run retries."""
+    """E-mail every open, not yet notified alert once: its mail is queued in the transaction
+    that marks it notified (a conditional update, so two runs never queue one episode twice),
+    then the outbox sends it after commit, at least once. Returns the mails queued."""
     to = recipients()
     if not to:
         return 0
@@ -56,22 +59,21 @@ def notify_open_alerts(kinds: Iterable[str], now: datetime | None = None) -> int
         resolved_at__isnull=True, notified_at__isnull=True, kind__in=list(kinds)
     ).select_related("key")
     for alert in waiting.order_by("pk"):
-        if not Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(notified_at=now):
-            continue
-        try:
+        with transaction.atomic():
+            if not Alert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
+                notified_at=now
+            ):
+                continue
             send_templated(
                 "alert", {"alert": alert, "key": alert.key, "page": key_page(alert.key)}, to
             )
-        except Exception:
-            logger.exception("alert e-mail failed; will retry")
-            Alert.objects.filter(pk=alert.pk).update(notified_at=None)
-            continue
         sent += 1
+    outbox.deliver()
     return sent
 
 
 def send_expiry_digest(keys: Sequence[APIKey], within: timedelta, to: Sequence[str]) -> None:
-    """One e-mail listing keys that expire within ``within`` (soonest first)."""
+    """Queue one e-mail listing keys that expire within ``within`` (soonest first)."""
     ordered = sorted(keys, key=lambda k: (k.expires_at, k.pk))
     send_templated(
         "expiry_reminder",

@@ -1,7 +1,8 @@
-"""The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts."""
+"""The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts, the e-mail outbox."""
 
 from .alerts import Alert, AlertKind
 from .keys import EDITABLE_FIELDS, APIKey, APIKeyQuerySet, ExpiryPolicy, KeyStatus
+from .outbox import OutboxEmail
 from .usage import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "AlertKind",
     "ExpiryPolicy",
     "KeyStatus",
+    "OutboxEmail",
     "PrunedUsage",
     "UnknownKeyUsageHour",
     "UsageFlush",

@@ -1,9 +1,16 @@
 """`manage.py check --deploy` is clean with production settings."""
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import redis
+
+from tests.helpers import ENV_REDIS_URL, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +63,66 @@ def test_missing_secret_key_is_a_clear_error():
     result = run_check(env)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+# --- Redis persistence (issue 17, item 4) ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def own_redis(tmp_path, *config):
+    """A redis-server of this test's own on a free port (never the shared one), with ``config``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if ENV_REDIS_URL:  # the PostgreSQL + Redis run: the server must be there
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed (the embedded default needs no Redis)")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path), *config],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_timeout=1)
+    try:
+        assert wait_for(lambda: _pings(client)), "redis-server did not start"
+        yield f"redis://:secret-in-url@127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (["--save", "", "--appendonly", "no"], "keys.W001"),  # the fault-injection run's Redis
+        (["--save", "60 1", "--appendonly", "no"], "keys.W002"),  # snapshots only
+        (["--save", "", "--appendonly", "yes", "--appendfsync", "no"], "keys.W002"),
+        (["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"], None),
+        (["--save", "", "--appendonly", "yes", "--appendfsync", "always"], None),
+    ],
+)
+def test_check_deploy_warns_about_a_redis_that_forgets(tmp_path, config, expected):
+    with own_redis(tmp_path, *config) as url:
+        result = run_check({**PRODUCTION, "REDIS_URL": url})
+    output = result.stdout + result.stderr
+    assert "secret-in-url" not in output
+    if expected is None:
+        assert result.returncode == 0, output
+        assert "no issues" in result.stdout
+    else:
+        assert result.returncode != 0
+        assert expected in output and "appendfsync everysec" in output
+        assert expected != "keys.W001" or "neither AOF nor RDB" in output
+
+
+def test_check_deploy_says_when_it_cannot_reach_redis():
+    result = run_check({**PRODUCTION, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert result.returncode != 0
+    assert "keys.W003" in result.stdout + result.stderr

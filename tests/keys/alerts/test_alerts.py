@@ -15,10 +15,11 @@ from django.db import connection
 from audit.actors import Actor
 from audit.models import AuditAction, AuditEntry
 from keys import services
-from keys.alerts import notify, rules
+from keys.alerts import rules
 from keys.models import Alert, AlertKind
 from keys.usage import flush
 from keys.usage import rows as usage_rows
+from tests import smtp
 from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
@@ -216,24 +217,19 @@ def test_muting_resolves_and_unmuting_fires_again(make_key, clock):
     assert len(mail.outbox) == 2
 
 
-def test_a_failed_e_mail_is_sent_by_the_next_run_and_only_once(make_key, clock, monkeypatch):
+def test_a_failed_e_mail_is_sent_by_the_next_run_and_only_once(make_key, clock, settings):
     key, _ = make_key()
     clock.shift(timedelta(days=31))
-    real = notify.send_mail
-    failures = []
-
-    def smtp_down_once(**kwargs):
-        if not failures:
-            failures.append(1)
-            raise OSError("connection refused")
-        return real(**kwargs)
-
-    monkeypatch.setattr(notify, "send_mail", smtp_down_once)
-    assert rules.evaluate_daily_alerts()["notified"] == 0
-    assert Alert.objects.get(key=key).notified_at is None
-    assert rules.evaluate_daily_alerts()["notified"] == 1
-    assert rules.evaluate_daily_alerts()["notified"] == 0
-    assert len(mail.outbox) == 1
+    smtp.use(settings, smtp.free_port())  # the mail server is down
+    assert rules.evaluate_daily_alerts()["notified"] == 1  # queued with the alert
+    assert Alert.objects.get(key=key).notified_at is not None
+    with smtp.MailServer() as server:
+        smtp.use(settings, server.port)
+        clock.shift(timedelta(minutes=1))
+        assert rules.evaluate_daily_alerts()["notified"] == 0  # the outbox sends it
+        assert rules.evaluate_daily_alerts()["notified"] == 0
+    (message,) = server.messages
+    assert "Unused key" in message["Subject"]
 
 
 def test_no_recipients_no_mail_but_the_alert_is_recorded(make_key, clock, settings):

@@ -10,11 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.db import connection
 
 from keys import services
 from keys.api import lookup
-from tests.helpers import ROOT
+from tests.helpers import ROOT, database_url
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
 
@@ -65,15 +64,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _database_url() -> str:
-    cfg = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{cfg['NAME']}"
-    return (
-        f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
-    )
-
-
 @pytest.fixture
 def other_process(transactional_db, tmp_path, settings):
     """The app served by gunicorn in a separate process, on the test database, with Redis
@@ -88,7 +78,7 @@ def other_process(transactional_db, tmp_path, settings):
         "DJANGO_DEBUG": "0",
         "SECRET_KEY": "cross-process-test-secret",
         "API_KEY_PEPPER": settings.API_KEYS["PEPPER"],
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": REDIS_URL,
         "API_KEY_USAGE_SHIP_INTERVAL": "0",
         # As in the test settings: the suite sends many bad keys from 127.0.0.1, and with
@@ -107,6 +97,7 @@ def other_process(transactional_db, tmp_path, settings):
             f"127.0.0.1:{port}",
             "--log-level",
             "info",
+            "--no-control-socket",  # never take over another instance's (see README)
             "--access-logfile",
             str(tmp_path / "access.log"),
             "--error-logfile",

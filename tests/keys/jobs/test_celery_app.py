@@ -3,7 +3,10 @@ entries run when the product says, the broker needs no server unless REDIS_URL i
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +15,8 @@ from django.conf import settings
 
 from crm_keys.celery import app
 from keys import tasks
+from keys.conf import key_settings
+from tests.helpers import ROOT
 
 
 def test_every_scheduled_job_is_a_registered_task_and_runjob_knows_it():
@@ -55,3 +60,36 @@ def test_broker_is_redis_when_configured_else_the_filesystem_under_var():
         for folder in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             assert Path(options[folder]).resolve().is_relative_to(var), folder
             assert Path(options[folder]).is_dir(), folder
+
+
+def test_usage_is_flushed_every_10_seconds():
+    """What a Redis restart without persistence can lose is what was shipped since the last
+    flush (README, Operations): the flush interval bounds it."""
+    entry = settings.CELERY_BEAT_SCHEDULE["flush-usage"]
+    assert entry["schedule"] == timedelta(seconds=10)
+    assert 0 < entry["options"]["expires"] < 10
+
+
+def test_a_task_whose_worker_died_goes_to_another_worker_within_10_minutes():
+    """With Redis, a task whose worker was killed stays unacked for the broker's visibility
+    timeout (kombu's default: an hour). Set to 10 minutes: a daily job comes back the same
+    morning, and a redelivered send_outbox finds the dead sender's claim on its mail expired."""
+    env = {
+        **os.environ,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "CRM_KEYS_READ_DOTENV": "0",
+        "DJANGO_DEBUG": "1",
+    }
+    code = (
+        "import json, crm_keys.settings as s; "
+        "print(json.dumps([s.CELERY_BROKER_URL, s.CELERY_BROKER_TRANSPORT_OPTIONS]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    broker, options = json.loads(result.stdout)
+    assert broker == "redis://127.0.0.1:6379/0"
+    assert options == {"visibility_timeout": 600}
+    assert options["visibility_timeout"] > key_settings.OUTBOX_CLAIM_SECONDS
+    for name in ("daily-reminders", "prune-usage"):  # nothing else would run them that day
+        assert "expires" not in settings.CELERY_BEAT_SCHEDULE[name].get("options", {})

@@ -1,0 +1,82 @@
+"""Deployment checks (``manage.py check --deploy``).
+
+Redis holds usage counts between a process's ship (every second) and the next flush into the
+database (every 10 s), and the broker's queued jobs. A Redis restart without persistence loses
+them: the fault-injection run lost 18 % of 57,091 requests that way, and none with AOF. So
+production Redis needs AOF with ``appendfsync everysec`` (a restart then loses at most about a
+second of writes) or ``always``; this check says when the configured one has less.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django.core.checks import Tags, Warning, register
+
+REQUIREMENT = (
+    "Run Redis with `appendonly yes` and `appendfsync everysec` (or `always`); see the "
+    "README, Operations."
+)
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)  # never the password
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+@register(Tags.database, deploy=True)
+def redis_persistence(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return []
+    where = _where(url)
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        aof = bool(client.info("persistence").get("aof_enabled"))
+        try:
+            config: dict[str, str] | None = {
+                **client.config_get("appendfsync"),
+                **client.config_get("save"),
+            }
+        except redis.ResponseError:  # CONFIG is disabled on many managed services
+            config = None
+    except redis.RedisError as exc:
+        return [
+            Warning(
+                f"Could not check the persistence of Redis at {where} ({type(exc).__name__}).",
+                hint=REQUIREMENT,
+                id="keys.W003",
+            )
+        ]
+    fsync = config.get("appendfsync") if config is not None else None
+    snapshots = bool((config.get("save") or "").strip()) if config is not None else None
+    if aof and fsync != "no":
+        return []
+    if not aof and snapshots is False:
+        return [
+            Warning(
+                f"Redis at {where} has no persistence (neither AOF nor "
+                "RDB snapshots): a restart loses the usage counts not yet flushed into the "
+                "database and the queued jobs.",
+                hint=REQUIREMENT,
+                id="keys.W001",
+            )
+        ]
+    weaker = (
+        "AOF with `appendfsync no` (the OS decides when to write)"
+        if aof
+        else "RDB snapshots only"
+        if snapshots
+        else "no AOF (and its snapshot settings could not be read)"
+    )
+    return [
+        Warning(
+            f"Redis at {where} has {weaker}: a restart loses the writes since the last "
+            "sync, usage counts among them.",
+            hint=REQUIREMENT,
+            id="keys.W002",
+        )
+    ]
