@@ -1,52 +1,27 @@
-"""Every change of an API key.
-
-Each function is keyword-only, takes the ``actor`` who acts, runs in one transaction, locks the
-row it changes and writes its audit entry in that same transaction. The admin, the API, the
-CLI and the Celery tasks call these; nothing else saves a key.
-"""
+"""A key's life: generate, edit, rotate, revoke (see the package docstring for the rules every
+service follows)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
 
-from . import crypto, selectors
-from .api.lookup import key_changed
-from .models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
-from .models.keys import expiry_for
-from .scopes import describe
-
-
-class KeyServiceError(Exception):
-    """A refused change, with a message fit to show an admin or CLI user."""
-
-
-class KeyValidationError(KeyServiceError):
-    """Input the model refused; ``errors`` maps field names to their messages."""
-
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or {}
-
-    @classmethod
-    def from_validation_error(cls, exc: ValidationError) -> KeyValidationError:
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {}
-        return cls(" ".join(exc.messages), errors)
-
-
-class KeyStateError(KeyServiceError):
-    pass
+from .. import crypto
+from ..api.lookup import key_changed
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
+from ..models.keys import expiry_for
+from ..scopes import describe
+from .errors import KeyStateError, KeyValidationError
 
 
 @dataclass(frozen=True)
@@ -291,104 +266,3 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         message=f"By rotation of {old.display_id}",
     )
     return Rotated(key=new, old_key=old, full_key=full)
-
-
-# --- Background jobs (keys/jobs.py loops over these) ---------------------------------------
-# Each call handles one batch of due keys in one transaction. The rows are taken with
-# select_for_update(skip_locked=True): an overlapping run skips the rows this one holds instead
-# of queueing behind them, and PostgreSQL re-checks the filter on a row another run changed
-# since the query's snapshot, so a key that run already handled no longer matches. Each key is
-# therefore handled once, with one audit entry. (SQLite has no row locks; its IMMEDIATE
-# transactions serialise whole batches, which gives the same guarantee.)
-
-GRACE_ENDED_LABEL = "system"
-GRACE_ENDED_REASON = "grace period ended after rotation"
-
-
-def _lock_due(due: QuerySet[APIKey], batch_size: int) -> list[APIKey]:
-    return list(due.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
-
-
-@transaction.atomic
-def keys_revoke_grace_ended(
-    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
-) -> list[APIKey]:
-    """Revoke up to ``batch_size`` rotated keys whose grace period has ended. The key was
-    already refused from that moment (enforcement reads grace_ends_at on every request), so
-    revoked_at is the grace end, not the time this job happened to run: the record says when
-    the key really stopped working. Returns the keys revoked by this call."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.grace_ended(now), batch_size)
-    for key in batch:
-        key.revoked_at = key.grace_ends_at
-        key.revoked_by_label = GRACE_ENDED_LABEL
-        key.revoke_reason = GRACE_ENDED_REASON
-        key.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
-        key_changed(key.public_id)
-        audit_record(
-            action=AuditAction.REVOKED,
-            actor=actor,
-            key=key,
-            before={"status": "active", "grace_ends_at": key.grace_ends_at},
-            after={"status": "revoked", "revoked_at": key.revoked_at},
-            message=f"revoked: {GRACE_ENDED_REASON}",
-        )
-    return batch
-
-
-@transaction.atomic
-def keys_record_expiries(
-    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
-) -> list[APIKey]:
-    """Write the "expired" audit entry of up to ``batch_size`` keys whose expiry passed, once
-    per key (expiry_recorded_at marks it done). Enforcement never waits for this: the key is
-    refused from expires_at on. Returns the keys recorded by this call."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.expired_unrecorded(now), batch_size)
-    for key in batch:
-        key.expiry_recorded_at = now
-        key.save(update_fields=["expiry_recorded_at"])
-        audit_record(
-            action=AuditAction.EXPIRED,
-            actor=actor,
-            key=key,
-            before={"status": "active"},
-            after={"status": "expired", "expires_at": key.expires_at},
-            message=f"expired at {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        )
-    return batch
-
-
-@transaction.atomic
-def keys_mark_expiry_reminded(
-    *,
-    actor: Actor,
-    within: timedelta,
-    recipients: list[str],
-    now: datetime | None = None,
-    batch_size: int = 500,
-) -> list[APIKey]:
-    """Mark up to ``batch_size`` soon-expiring keys as reminded, each with a "reminder" audit
-    entry. The caller queues the digest in the outbox inside the same transaction (see jobs),
-    so the marks and the mail commit together; the outbox sends it after commit."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.expiring_soon(now, within), batch_size)
-    sent_to = (
-        f"e-mailed to {len(recipients)} recipient(s)"
-        if recipients
-        else "no recipients configured (API_KEY_ALERT_RECIPIENTS), not e-mailed"
-    )
-    for key in batch:
-        key.expiry_reminder_sent_at = now
-        key.save(update_fields=["expiry_reminder_sent_at"])
-        audit_record(
-            action=AuditAction.REMINDER,
-            actor=actor,
-            key=key,
-            after={"kind": "expiry", "expires_at": key.expires_at, "recipients": len(recipients)},
-            message=(
-                f"expiry reminder: expires {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
-                f"{sent_to}"
-            ),
-        )
-    return batch
