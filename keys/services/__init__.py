@@ -15,7 +15,7 @@ from .batches import (
     keys_record_expiries,
     keys_revoke_grace_ended,
 )
-from .errors import KeyServiceError, KeyStateError, KeyValidationError
+from .errors import KeyPermissionError, KeyServiceError, KeyStateError, KeyValidationError
 from .lifecycle import (
     GRACE_CHOICES,
     MAX_GRACE,
@@ -35,6 +35,7 @@ __all__ = [
     "GRACE_ENDED_REASON",
     "MAX_GRACE",
     "Generated",
+    "KeyPermissionError",
     "KeyServiceError",
     "KeyStateError",
     "KeyValidationError",

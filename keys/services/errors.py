@@ -24,3 +24,7 @@ class KeyValidationError(KeyServiceError):
 
 class KeyStateError(KeyServiceError):
     pass
+
+
+class KeyPermissionError(KeyServiceError):
+    """The acting person may not do this (a Django permission they lack)."""

@@ -20,7 +20,8 @@ from .. import crypto
 from ..api.lookup import key_changed
 from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
 from ..models.keys import expiry_for
-from ..scopes import describe
+from ..scopes import beyond, describe
+from . import rules
 from .errors import KeyStateError, KeyValidationError
 
 
@@ -52,22 +53,34 @@ def _expiry(policy: str, custom_date: date | None, **kwargs: Any) -> datetime | 
         raise KeyValidationError.from_validation_error(exc) from exc
 
 
+def _recorded(field: str, value: Any) -> Any:
+    """A field's value as an audit entry records it (a person by username)."""
+    if field == "owner":
+        return value.get_username() if value is not None else None
+    return value
+
+
 def snapshot(key: APIKey) -> dict[str, Any]:
     """What an audit entry records of a key (never its secret: there is none to record)."""
     return {
         "name": key.name,
         "description": key.description,
+        "owner": _recorded("owner", key.owner),
         "scopes": key.scopes,
         "expiry_policy": key.expiry_policy,
         "expires_at": key.expires_at,
     }
 
 
-def _insert_new_key(**fields: Any) -> tuple[APIKey, str]:
-    """Validate and insert a key with a fresh public id, retrying on the (astronomically rare)
-    collision."""
+def _validated_new_key(**fields: Any) -> APIKey:
     key = APIKey(**fields)
     _full_clean(key, fields=fields)
+    return key
+
+
+def _insert_new_key(key: APIKey) -> tuple[APIKey, str]:
+    """Insert a validated key with a fresh public id, retrying on the (astronomically rare)
+    collision."""
     for _ in range(5):
         new = crypto.make_key()
         key.public_id, key.key_hash = new.public_id, crypto.hash_key(new.full)
@@ -89,18 +102,32 @@ def key_generate(
     description: str = "",
     expiry_policy: str = ExpiryPolicy.DAYS_90,
     expiry_date: date | None = None,
+    owner: Any = None,
+    allowed_ips: str = "",
 ) -> Generated:
-    """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once."""
-    fields = {
-        "name": name,
-        "description": description,
-        "scopes": dict(scopes),
-        "expiry_policy": ExpiryPolicy(expiry_policy),
-        "expires_at": _expiry(expiry_policy, expiry_date),
-        "created_by": actor.user,
-        "created_by_label": actor.label[:150],
-    }
-    key, full = _insert_new_key(**fields)
+    """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once.
+
+    A person (``actor.user``) needs the permission to generate keys and can grant only the
+    permissions they hold themselves (the privilege ceiling: a key never exceeds the person
+    who made it); the system operator (no user) is not capped. The owner defaults to that
+    person."""
+    rules.require(actor.user, "generate")
+    owner = owner if owner is not None else actor.user
+    key = _validated_new_key(
+        name=name,
+        description=description,
+        scopes=dict(scopes),
+        expiry_policy=ExpiryPolicy(expiry_policy),
+        expires_at=_expiry(expiry_policy, expiry_date),
+        allowed_ips=allowed_ips,
+        created_by=actor.user,
+        created_by_label=actor.label[:150],
+        owner=owner,
+        granted_by=actor.user,
+        granted_by_label=actor.label[:150],
+    )
+    rules.raise_if({**rules.ceiling_errors(actor.user, key.scopes), **rules.owner_errors(owner)})
+    key, full = _insert_new_key(key)
     audit_record(
         action=AuditAction.GENERATED,
         actor=actor,
@@ -121,10 +148,15 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
     """Edit a key's details, permissions and settings (``data``: any of EDITABLE_FIELDS). Takes
     effect on the very next request. The values are validated by the model's own rules. A
     scope change gets its own "scopes changed" audit entry with before/after; other changes one
-    "edited" entry. A key that may not be edited (revoked) is refused."""
+    "edited" entry. A key that may not be edited (revoked) is refused.
+
+    Permissions the key did not have are granted by the actor, who must hold them (removing
+    one is always allowed); the actor then becomes the key's ``granted_by``. A new owner must
+    be an active user."""
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise KeyValidationError(f"Not an editable field: {', '.join(sorted(unknown))}.")
+    rules.require(actor.user, "edit")
     obj = _lock(key)
     refusal = obj.edit_refusal()
     if refusal:
@@ -136,7 +168,17 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
     changed = [f for f in data if getattr(obj, f) != before[f]]
     if not changed:
         return obj
-    obj.save(update_fields=changed)
+    errors: rules.Errors = {}
+    if "scopes" in changed:
+        errors.update(rules.ceiling_errors(actor.user, obj.scopes, already=before["scopes"]))
+    if "owner" in changed:
+        errors.update(rules.owner_errors(obj.owner))
+    rules.raise_if(errors)
+    updated = list(changed)
+    if "scopes" in changed and beyond(obj.scopes, before["scopes"]):
+        obj.granted_by, obj.granted_by_label = actor.user, actor.label[:150]
+        updated += ["granted_by", "granted_by_label"]
+    obj.save(update_fields=updated)
     key_changed(obj.public_id)
     if "scopes" in changed:
         audit_record(
@@ -153,8 +195,8 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
             action=AuditAction.EDITED,
             actor=actor,
             key=obj,
-            before={f: before[f] for f in edited},
-            after={f: getattr(obj, f) for f in edited},
+            before={f: _recorded(f, before[f]) for f in edited},
+            after={f: _recorded(f, getattr(obj, f)) for f in edited},
         )
     return obj
 
@@ -169,6 +211,7 @@ def key_update_scopes(*, key: APIKey | int, scopes: Mapping[str, Any], actor: Ac
 def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
     """Revoke a key: immediate and permanent; the next request with it gets 401.
     Revoking a revoked key is refused, so each revocation has exactly one audit entry."""
+    rules.require(actor.user, "revoke")
     obj = _lock(key)
     now = timezone.now()
     refusal = obj.revocation_refusal(now)
@@ -214,19 +257,24 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     old key keeps working until ``now + grace`` (or its own expiry, if sooner) and is then
     refused (enforced on every request from its timestamps; the grace job records the
     revocation). The old row is locked, so two concurrent rotations of one key make exactly
-    one new key; rotating a key that is revoked, expired or already replaced is refused."""
+    one new key; rotating a key that is revoked, expired or already replaced is refused.
+
+    The new key is a new credential with the old key's permissions, granted by the actor, who
+    must hold them all (the privilege ceiling); it keeps the old key's owner."""
     if grace <= timedelta(0) or grace > MAX_GRACE:
         raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
+    rules.require(actor.user, "rotate")
     old = _lock(key)
     now = timezone.now()
     refusal = old.rotation_refusal(now)
     if refusal:
         raise KeyStateError(refusal)
+    rules.raise_if(rules.ceiling_errors(actor.user, old.scopes))
     if old.expiry_policy == ExpiryPolicy.CUSTOM:
         expires_at = old.expires_at
     else:
         expires_at = _expiry(old.expiry_policy, None, now=now)
-    new, full = _insert_new_key(
+    new = _validated_new_key(
         name=old.name,
         description=old.description,
         scopes=old.scopes,
@@ -234,6 +282,9 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         expires_at=expires_at,
         created_by=actor.user,
         created_by_label=actor.label[:150],
+        owner_id=old.owner_id,
+        granted_by=actor.user,
+        granted_by_label=actor.label[:150],
         alert_volume_per_hour=old.alert_volume_per_hour,
         alert_error_rate_percent=old.alert_error_rate_percent,
         alert_unused_days=old.alert_unused_days,
@@ -242,6 +293,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         allowed_ips=old.allowed_ips,
         allowed_origins=old.allowed_origins,
     )
+    new, full = _insert_new_key(new)
     old.replaced_by = new
     # The old key never outlives its own expiry: a grace end past it would make the Sunset
     # header (and the "works until" message) promise time the key does not have.
