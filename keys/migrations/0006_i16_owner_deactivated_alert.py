@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0005_i16_owner_from_creator'),
+        ("keys", "0005_i16_owner_from_creator"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('high_volume', 'High volume'), ('error_spike', 'Error spike'), ('unused', 'Unused key'), ('rotation_due', 'Rotation due'), ('owner_deactivated', 'Owner deactivated')], max_length=20),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("high_volume", "High volume"),
+                    ("error_spike", "Error spike"),
+                    ("unused", "Unused key"),
+                    ("rotation_due", "Rotation due"),
+                    ("owner_deactivated", "Owner deactivated"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
