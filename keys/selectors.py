@@ -9,7 +9,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from . import crypto
-from .models import APIKey, KeyStatus
+from .models import APIKey, KeyPolicy, KeyStatus
 from .usage.stats import key_request_counts, key_usage
 
 
@@ -100,6 +100,14 @@ def key_detail(key: APIKey) -> dict[str, Any]:
     data = key_summary(key)
     data["usage"] = key_usage(key)
     return data
+
+
+def policy_breaches(policy: KeyPolicy | None = None) -> list[tuple[APIKey, list[str]]]:
+    """Active keys that break the key policy (made stricter after they were generated), with
+    how; oldest first. Listed for an admin to act on: the policy never changes them."""
+    policy = policy or KeyPolicy.current()
+    keys = APIKey.objects.active().select_related("owner").order_by("created_at", "pk")
+    return [(key, found) for key in keys.iterator(2000) if (found := policy.breaches(key))]
 
 
 # --- what the jobs work on ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import services
-from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy, KeyPolicy
 from ..models.keys import expiry_for
 from ..scopes import held_by, role_scopes
 from ..services import rules
@@ -86,8 +86,8 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
 
     class Meta:
         model = APIKey
-        fields = ["name", "description", "owner", "expiry_policy", "scopes"]
-        labels = {"expiry_policy": "Expiration"}
+        fields = ["name", "description", "owner", "expiry_policy", "scopes", "allowed_ips"]
+        labels = {"expiry_policy": "Expiration", "allowed_ips": "Allowed IP ranges"}
         help_texts = {
             "name": 'A descriptive label, e.g. "Website Form Integration", "BI Tool Access", '
             '"Zapier Connector".',
@@ -98,14 +98,27 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
             "name": forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
             "description": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
             "expiry_policy": forms.RadioSelect,
+            "allowed_ips": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
         }
         error_messages = {"name": {"required": _model_message("name", "blank")}}
 
-    field_order = ["name", "description", "owner", "expiry_policy", "expiry_date", "scopes"]
+    field_order = [
+        "name",
+        "description",
+        "owner",
+        "expiry_policy",
+        "expiry_date",
+        "scopes",
+        "allowed_ips",
+    ]
 
-    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any = None, policy: KeyPolicy | None = None, **kwargs: Any
+    ) -> None:
         self.acting_user = user
+        self.policy = policy or KeyPolicy.current()
         super().__init__(*args, **kwargs)
+        self._apply_policy()
         self.setup_for_person()
         self.fields["owner"].help_text = OWNER_HELP + " Blank: you."
         if user is not None and not self.is_bound:
@@ -114,18 +127,59 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
         self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
         self.fields["expiry_date"].widget.attrs["aria-describedby"] = "id_expiry_date_helptext"
 
+    def _apply_policy(self) -> None:
+        """The key policy on the page: expiry choices beyond its maximum lifetime are hidden,
+        its default expiry is preselected, a required description and the IP allowlist rule
+        are said up front. (``clean`` asks the services' rules, which enforce them.)"""
+        policy = self.policy
+        expiry = self.fields["expiry_policy"]
+        expiry.choices = [c for c in expiry.choices if policy.allows_choice(c[0])]
+        self.initial.setdefault("expiry_policy", policy.default_expiry)
+        last = policy.last_expiry_date()
+        if last is not None:
+            self.fields["expiry_date"].widget.attrs["max"] = last.isoformat()
+            expiry.help_text += (
+                f" The key policy allows keys of at most {policy.max_lifetime_days} days "
+                f"(until {last:%Y-%m-%d})."
+            )
+        if policy.require_description:
+            description = self.fields["description"]
+            description.required = True
+            description.error_messages["required"] = policy.description_refusal("")
+            description.help_text += " Required by the key policy."
+        ips = self.fields["allowed_ips"]
+        ips.help_text = "CIDR ranges or addresses, one per line. Blank: any address."
+        if policy.ip_allowlist_actions:
+            ips.help_text += (
+                " The key policy requires them for a key that may "
+                f"{' or '.join(policy.ip_allowlist_actions)}."
+            )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        policy = cleaned.get("expiry_policy")
+        choice = cleaned.get("expiry_policy")
         custom: date | None = cleaned.get("expiry_date")
-        if policy == ExpiryPolicy.CUSTOM:
+        expires_at = None
+        if choice == ExpiryPolicy.CUSTOM:
             try:
-                expiry_for(policy, custom)
+                expires_at = expiry_for(choice, custom)
             except ValidationError as exc:
                 self.add_error(None, exc)
-        elif policy:
+                choice = None
+        elif choice:
             cleaned["expiry_date"] = None
+            expires_at = expiry_for(choice, None)
         self.check_ceiling(cleaned, already=None)
+        if choice and "scopes" in cleaned and "allowed_ips" in cleaned:
+            draft = APIKey(
+                description=cleaned.get("description", ""),
+                scopes=cleaned["scopes"],
+                allowed_ips=cleaned["allowed_ips"],
+                expires_at=expires_at,
+            )
+            for field, messages in rules.new_key_policy_errors(self.policy, draft).items():
+                if field in self.fields and field not in self.errors:
+                    self.add_error(field, messages)
         return cleaned
 
 

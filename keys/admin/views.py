@@ -83,12 +83,6 @@ def consume_form_nonce(request: HttpRequest, nonce: str) -> str:
     return "ok"
 
 
-def rotation_ceiling_refusal(user: Any, key: APIKey) -> str | None:
-    """Rotation mints a credential with the key's permissions: said before the person tries."""
-    missing = rules.lacking(user, key.scopes)
-    return rules.ceiling_message(user, missing) if missing else None
-
-
 def no_store(response: HttpResponse) -> HttpResponse:
     """Headers for a page that shows a key (or might have): never cached or framed. (Not
     ``Referrer-Policy: no-referrer``: Chromium then sends ``Origin: null`` and CSRF fails.)"""
@@ -232,6 +226,7 @@ class KeyAdminViews:
                             expiry_policy=data["expiry_policy"],
                             expiry_date=data["expiry_date"],
                             owner=data.get("owner"),
+                            allowed_ips=data.get("allowed_ips", ""),
                             actor=Actor.from_request(request),
                         )
                     except services.KeyServiceError as exc:
@@ -299,7 +294,7 @@ class KeyAdminViews:
             )
         else:
             form = RotateForm(initial={"form_nonce": issue_form_nonce(request), "grace": "24h"})
-        refusal = key.rotation_refusal() or rotation_ceiling_refusal(request.user, key)
+        refusal = key.rotation_refusal() or rules.rotation_ceiling_refusal(request.user, key)
         context = self._page_context(
             request,
             "Rotate API key",

@@ -26,7 +26,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 
 from ..conf import key_settings
-from ..models import Alert, AlertKind, APIKey, UsageHour
+from ..models import Alert, AlertKind, APIKey, KeyPolicy, UsageHour
 from ..models.alerts import GOVERNANCE_KINDS
 from .notify import notify_open_alerts
 
@@ -56,8 +56,9 @@ class Thresholds:
     rotation_days: int
 
 
-def thresholds_for(key: APIKey) -> Thresholds:
-    """The key's own thresholds where it sets them, the API_KEYS defaults elsewhere."""
+def thresholds_for(key: APIKey, rotation_days: int | None = None) -> Thresholds:
+    """The key's own thresholds where it sets them, the API_KEYS defaults elsewhere; the
+    rotation period is the key policy's (``rotation_days``, read once per evaluation)."""
 
     def pick(own: Any, default: Any) -> Any:
         return own if own is not None else default
@@ -69,7 +70,7 @@ def thresholds_for(key: APIKey) -> Thresholds:
         ),
         error_min_requests=int(key_settings.ALERT_ERROR_MIN_REQUESTS),
         unused_days=int(pick(key.alert_unused_days, key_settings.ALERT_UNUSED_DAYS)),
-        rotation_days=int(key_settings.ROTATION_REMINDER_DAYS),
+        rotation_days=int(rotation_days or key_settings.ROTATION_REMINDER_DAYS),
     )
 
 
@@ -173,13 +174,14 @@ def _error_spike(windows: list[tuple[datetime, int, int]], limits: Thresholds) -
 
 def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     """Unused keys (no request for ALERT_UNUSED_DAYS; a never-used key counts from its
-    creation), rotation due (active, older than ROTATION_REMINDER_DAYS, not already replaced
-    by a rotation) and owner deactivated (the key's owner is no longer an active user). Alerts
+    creation), rotation due (active, older than the key policy's rotation period, by default
+    ROTATION_REMINDER_DAYS, not already replaced by a rotation) and owner deactivated (the key's owner is no longer an active user). Alerts
     of keys that are no longer active are resolved."""
     now = now or timezone.now()
     open_alerts = _open_alerts(DAILY_KINDS)
     outcome = Outcome()
     actor = Actor.system("daily_reminders")
+    rotation_days = KeyPolicy.current().rotation_period_days()
     active: set[int] = set()
     keys = (
         APIKey.objects.active(now)
@@ -189,7 +191,7 @@ def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     )
     for key in keys.iterator(2000):
         active.add(key.pk)
-        limits = thresholds_for(key)
+        limits = thresholds_for(key, rotation_days)
         findings = {
             AlertKind.UNUSED: None if key.alerts_muted else _unused(key, limits, now),
             AlertKind.ROTATION_DUE: None if key.alerts_muted else _rotation_due(key, limits, now),

@@ -4,8 +4,9 @@ Each function is keyword-only, takes the ``actor`` who acts, runs in one transac
 row it changes and writes its audit entry in that same transaction. The admin, the API, the
 CLI and the Celery tasks call these; nothing else saves a key.
 
-``lifecycle`` (generate, edit, rotate, revoke), ``batches`` (the background jobs' batches),
-``errors`` (what a refusal raises).
+``lifecycle`` (generate, edit, rotate, revoke), ``policy`` (the organisation's key policy),
+``rules`` (who may do what, the privilege ceiling, when the policy applies), ``batches`` (the
+background jobs' batches), ``errors`` (what a refusal raises).
 """
 
 from .batches import (
@@ -28,12 +29,14 @@ from .lifecycle import (
     key_update_scopes,
     snapshot,
 )
+from .policy import POLICY_FIELDS, policy_update
 
 __all__ = [
     "GRACE_CHOICES",
     "GRACE_ENDED_LABEL",
     "GRACE_ENDED_REASON",
     "MAX_GRACE",
+    "POLICY_FIELDS",
     "Generated",
     "KeyPermissionError",
     "KeyServiceError",
@@ -48,5 +51,6 @@ __all__ = [
     "keys_mark_expiry_reminded",
     "keys_record_expiries",
     "keys_revoke_grace_ended",
+    "policy_update",
     "snapshot",
 ]

@@ -18,8 +18,8 @@ from audit.services import audit_record
 
 from .. import crypto
 from ..api.lookup import key_changed
-from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
-from ..models.keys import expiry_for
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy, KeyPolicy
+from ..models.keys import POLICY_DAYS, expiry_for
 from ..scopes import beyond, describe
 from . import rules
 from .errors import KeyStateError, KeyValidationError
@@ -100,7 +100,7 @@ def key_generate(
     scopes: Mapping[str, Any],
     actor: Actor,
     description: str = "",
-    expiry_policy: str = ExpiryPolicy.DAYS_90,
+    expiry_policy: str | None = None,
     expiry_date: date | None = None,
     owner: Any = None,
     allowed_ips: str = "",
@@ -110,8 +110,12 @@ def key_generate(
     A person (``actor.user``) needs the permission to generate keys and can grant only the
     permissions they hold themselves (the privilege ceiling: a key never exceeds the person
     who made it); the system operator (no user) is not capped. The owner defaults to that
-    person."""
+    person. Everyone, the system operator included, is held to the organisation's key policy
+    (maximum lifetime, description, IP allowlist); ``expiry_policy`` defaults to its default
+    expiry."""
     rules.require(actor.user, "generate")
+    policy = KeyPolicy.current()
+    expiry_policy = expiry_policy or policy.default_expiry
     owner = owner if owner is not None else actor.user
     key = _validated_new_key(
         name=name,
@@ -126,7 +130,13 @@ def key_generate(
         granted_by=actor.user,
         granted_by_label=actor.label[:150],
     )
-    rules.raise_if({**rules.ceiling_errors(actor.user, key.scopes), **rules.owner_errors(owner)})
+    rules.raise_if(
+        {
+            **rules.ceiling_errors(actor.user, key.scopes),
+            **rules.owner_errors(owner),
+            **rules.new_key_policy_errors(policy, key),
+        }
+    )
     key, full = _insert_new_key(key)
     audit_record(
         action=AuditAction.GENERATED,
@@ -173,6 +183,9 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
         errors.update(rules.ceiling_errors(actor.user, obj.scopes, already=before["scopes"]))
     if "owner" in changed:
         errors.update(rules.owner_errors(obj.owner))
+    errors.update(
+        rules.edit_policy_errors(KeyPolicy.current(), obj, {f: before[f] for f in changed})
+    )
     rules.raise_if(errors)
     updated = list(changed)
     if "scopes" in changed and beyond(obj.scopes, before["scopes"]):
@@ -251,6 +264,29 @@ class Rotated:
         return f"Rotated(key={self.key!r}, old_key={self.old_key!r})"
 
 
+def _rotated_expiry(
+    old: APIKey, policy: KeyPolicy, now: datetime
+) -> tuple[str, datetime | None, str]:
+    """The new key's expiry choice and time: the old key's choice from now (a custom date
+    kept), within the policy's maximum lifetime (the longest standard choice it allows, else
+    its last allowed day). The third value says what was capped ("" when nothing was)."""
+    if old.expiry_policy == ExpiryPolicy.CUSTOM:
+        choice, expires_at = ExpiryPolicy.CUSTOM, old.expires_at
+    else:
+        choice, expires_at = old.expiry_policy, _expiry(old.expiry_policy, None, now=now)
+    if policy.lifetime_refusal(expires_at, now) is None:
+        return choice, expires_at, ""
+    allowed = [
+        c
+        for c in (ExpiryPolicy.YEAR_1, ExpiryPolicy.DAYS_90, ExpiryPolicy.DAYS_30)
+        if policy.allows_choice(c)
+    ]
+    if allowed:
+        return allowed[0], now + timedelta(days=POLICY_DAYS[allowed[0]]), allowed[0].label
+    last = policy.last_expiry_date(now)
+    return ExpiryPolicy.CUSTOM, _expiry(ExpiryPolicy.CUSTOM, last, now=now), f"{last:%Y-%m-%d}"
+
+
 @transaction.atomic
 def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     """Issue a new key value with the same name, description, permissions and settings. The
@@ -260,7 +296,10 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     one new key; rotating a key that is revoked, expired or already replaced is refused.
 
     The new key is a new credential with the old key's permissions, granted by the actor, who
-    must hold them all (the privilege ceiling); it keeps the old key's owner."""
+    must hold them all (the privilege ceiling); it keeps the old key's owner. As a new key it
+    meets the key policy: its lifetime is capped at the maximum (the old key's expiry cannot
+    be edited, so this is the way to bring it in line), and a key the policy wants with a
+    description or an IP allowlist must be edited to have them first."""
     if grace <= timedelta(0) or grace > MAX_GRACE:
         raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
     rules.require(actor.user, "rotate")
@@ -270,15 +309,13 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     if refusal:
         raise KeyStateError(refusal)
     rules.raise_if(rules.ceiling_errors(actor.user, old.scopes))
-    if old.expiry_policy == ExpiryPolicy.CUSTOM:
-        expires_at = old.expires_at
-    else:
-        expires_at = _expiry(old.expiry_policy, None, now=now)
+    policy = KeyPolicy.current()
+    expiry_policy, expires_at, capped = _rotated_expiry(old, policy, now)
     new = _validated_new_key(
         name=old.name,
         description=old.description,
         scopes=old.scopes,
-        expiry_policy=old.expiry_policy,
+        expiry_policy=expiry_policy,
         expires_at=expires_at,
         created_by=actor.user,
         created_by_label=actor.label[:150],
@@ -293,6 +330,11 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         allowed_ips=old.allowed_ips,
         allowed_origins=old.allowed_origins,
     )
+    errors = rules.new_key_policy_errors(policy, new, now)
+    if errors:
+        rules.raise_if(
+            {f: [f"{m[0]} Edit the key first, then rotate it."] for f, m in errors.items()}
+        )
     new, full = _insert_new_key(new)
     old.replaced_by = new
     # The old key never outlives its own expiry: a grace end past it would make the Sunset
@@ -315,6 +357,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         actor=actor,
         key=new,
         after=snapshot(new),
-        message=f"By rotation of {old.display_id}",
+        message=f"By rotation of {old.display_id}"
+        + (f"; expiry capped by the key policy to {capped}" if capped else ""),
     )
     return Rotated(key=new, old_key=old, full_key=full)

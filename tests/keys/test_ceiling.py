@@ -214,3 +214,26 @@ def test_my_keys_filter(sales: Any, admin_user: Any) -> None:
     text = html.content.decode()
     assert "Sam&#x27;s" in text and "Admin&#x27;s" not in text
     assert "My keys" in text
+
+
+def test_rotate_page_says_upfront_when_the_person_lacks_a_permission_of_the_key(
+    sales: Any, admin_user: Any
+) -> None:
+    key = services.key_generate(
+        name="Wide", scopes={"opportunities": ["view"]}, actor=as_person(admin_user)
+    ).key
+    url = reverse("admin:keys_apikey_rotate", args=[key.pk])
+    client = logged_in(sales)
+    html = client.get(url).content.decode()
+    assert "sam does not hold Opportunities: View" in html
+    assert 'value="Rotate key"' not in html
+    # A forged POST (with a token from a key sam may rotate) is refused by the service.
+    narrow = services.key_generate(
+        name="Narrow", scopes={"contacts": ["view"]}, actor=as_person(admin_user)
+    ).key
+    nonce = form_nonce(
+        client.get(reverse("admin:keys_apikey_rotate", args=[narrow.pk])).content.decode()
+    )
+    html = client.post(url, {"form_nonce": nonce, "grace": "1h"}).content.decode()
+    assert "sam does not hold Opportunities: View" in html
+    assert APIKey.objects.count() == 2  # the two keys, no third

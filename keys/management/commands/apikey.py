@@ -1,4 +1,4 @@
-"""python manage.py apikey create|list|show|scopes|rotate|revoke ...
+"""python manage.py apikey create|list|show|scopes|rotate|revoke|policy ...
 
 ``create`` and ``rotate`` print only the key on stdout (details go to stderr), so
 ``KEY=$(python manage.py apikey create ...)`` works in scripts.
@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor
 from keys import selectors, services
+from keys.management.policy_cli import PolicyCommands, add_policy_parser
 from keys.models import ExpiryPolicy, KeyStatus
 from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
 
@@ -28,7 +29,10 @@ AS_HELP = (
     "act as this person: with their permissions, granting only what they hold, recorded as "
     "them in the audit log (default: the system operator)"
 )
-EXPIRES_HELP = "never, 30d, 90d (default), 1y, or a date YYYY-MM-DD (must be in the future)"
+EXPIRES_HELP = (
+    "never, 30d, 90d, 1y, or a date YYYY-MM-DD (must be in the future); default: the key "
+    "policy's default expiry (90d unless changed)"
+)
 _GRACE = re.compile(r"^(\d{1,7})([smhd])$")
 _GRACE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -65,12 +69,14 @@ def parse_expires(text: str) -> tuple[str, date | None]:
         raise CommandError(f"--expires {text[:20]!r}: expected {EXPIRES_HELP}.") from None
 
 
-class Command(BaseCommand):
-    help = "Manage API keys: create, list, show, scopes, rotate, revoke."
+class Command(PolicyCommands, BaseCommand):
+    help = "Manage API keys: create, list, show, scopes, rotate, revoke; the key policy."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
-            dest="subcommand", required=True, metavar="{create,list,show,scopes,rotate,revoke}"
+            dest="subcommand",
+            required=True,
+            metavar="{create,list,show,scopes,rotate,revoke,policy}",
         )
 
         def add_scope_args(p: CommandParser) -> None:
@@ -91,7 +97,13 @@ class Command(BaseCommand):
         p = sub.add_parser("create", help="generate a key; prints only the key")
         p.add_argument("--name", required=True)
         p.add_argument("--description", default="")
-        p.add_argument("--expires", default="90d", help=EXPIRES_HELP)
+        p.add_argument("--expires", help=EXPIRES_HELP)
+        p.add_argument(
+            "--allowed-ips",
+            default="",
+            metavar="RANGES",
+            help="CIDR ranges or addresses the key may be used from, comma-separated",
+        )
         p.add_argument(
             "--owner", metavar="USERNAME", help="who answers for the key (default: the --as person)"
         )
@@ -129,6 +141,8 @@ class Command(BaseCommand):
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         add_as_arg(p)
 
+        add_policy_parser(sub, add_as_arg)
+
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"do_{options['subcommand']}")
         try:
@@ -154,7 +168,7 @@ class Command(BaseCommand):
     # --- subcommands ---------------------------------------------------------------------------
 
     def do_create(self, options: dict[str, Any]) -> None:
-        policy, custom = parse_expires(options["expires"])
+        policy, custom = parse_expires(options["expires"]) if options["expires"] else (None, None)
         actor = self._actor(options)
         owner = find_person(options["owner"]) if options.get("owner") else None
         generated = services.key_generate(
@@ -164,6 +178,7 @@ class Command(BaseCommand):
             expiry_policy=policy,
             expiry_date=custom,
             owner=owner,
+            allowed_ips=options["allowed_ips"],
             actor=actor,
         )
         key = generated.key
