@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditAction
@@ -72,7 +73,8 @@ class KeyPolicyAdmin(admin.ModelAdmin):
     def last_change(self, obj: KeyPolicy) -> str:
         if obj.updated_at is None:
             return "Never changed: the defaults."
-        return f"{obj.updated_at:%Y-%m-%d %H:%M %Z} by {obj.updated_by_label or '—'}"
+        when = timezone.localtime(obj.updated_at)
+        return f"{when:%Y-%m-%d %H:%M %Z} by {obj.updated_by_label or '—'}"
 
     def render_change_form(
         self,
@@ -87,6 +89,7 @@ class KeyPolicyAdmin(admin.ModelAdmin):
         context.update(
             {
                 "title": "Key policy",
+                "subtitle": None,
                 "breaches": selectors.policy_breaches(KeyPolicy.current()),
                 "audit_url": reverse("admin:audit_auditentry_changelist")
                 + f"?action__exact={AuditAction.POLICY_CHANGED}"
