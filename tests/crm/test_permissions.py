@@ -75,3 +75,20 @@ def test_crm_admin_pages_honour_the_same_permissions(staff_client: Any) -> None:
     assert response.status_code == 403
     lead.refresh_from_db()
     assert lead.first_name == "Grace"
+
+
+def test_demo_roles_are_groups_of_crm_permissions() -> None:
+    import io
+
+    from django.core.management import call_command
+
+    from keys.scopes import role_scopes
+
+    call_command("seed_demo", "--contacts", "4", stdout=io.StringIO())
+    call_command("seed_demo", "--contacts", "4", stdout=io.StringIO())  # idempotent
+    roles = role_scopes()
+    assert roles["Sales"] == {
+        "contacts": ["view", "create", "edit"],
+        "leads": ["view", "create", "edit"],
+    }
+    assert roles["Analysts"] == {m: ["view", "export"] for m in MODULES}
