@@ -110,7 +110,12 @@ def test_revoke_as_a_person_needs_the_revoke_permission(sam: Any) -> None:
 
 @pytest.mark.parametrize(
     ("username", "message"),
-    [("nobody", "No user 'nobody'"), ("gone", "gone is deactivated")],
+    [
+        ("nobody", "No user 'nobody'"),
+        ("gone", "gone is deactivated"),
+        ("a\x00b", "No user"),
+        ("é" * 5000, "No user"),
+    ],
 )
 def test_as_needs_an_existing_active_user(username: str, message: str) -> None:
     person("gone", "keys.add_apikey", is_active=False)

@@ -46,6 +46,8 @@ def parse_grace(text: str) -> timedelta:
 
 def find_person(username: str) -> Any:
     """The active user named ``username`` (for --as and --owner)."""
+    if "\x00" in username or len(username) > 150:
+        raise CommandError(f"No user {username[:40]!r}.")
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         raise CommandError(f"No user {username[:150]!r}.")
