@@ -11,7 +11,7 @@ def create_policy_row(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0006_i16_owner_deactivated_alert"),
+        ("keys", "0007_i16_owner_deactivated_alert"),
     ]
 
     operations = [

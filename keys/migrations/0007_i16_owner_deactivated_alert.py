@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0005_i16_owner_from_creator"),
+        ("keys", "0006_i16_owner_from_creator"),
     ]
 
     operations = [

@@ -16,6 +16,6 @@ def owner_from_creator(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("keys", "0004_i16_key_owner")]
+    dependencies = [("keys", "0005_i16_key_owner")]
 
     operations = [migrations.RunPython(owner_from_creator, migrations.RunPython.noop)]

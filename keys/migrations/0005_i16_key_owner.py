@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0003_alert_message_field_validators"),
+        ("keys", "0004_rel_outbox"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
