@@ -88,3 +88,18 @@ def test_a_narrow_role_grants_only_what_it_holds(
     shot(page, "ceiling-key-page")
     assert page.locator("#id_scopes_leads_edit").is_disabled()
     assert "sam" in page.text_content(".field-granted_by_display")
+
+
+@pytest.mark.parametrize(("scheme", "width"), [("dark", 1280), ("dark", 390)], ids=str)
+def test_the_capped_matrix_in_dark_mode_and_at_phone_width(
+    new_page: Any, live_server: Any, shot: Any, scheme: str, width: int
+) -> None:
+    person("sam", *KEY_PERMS, "crm.view_contact", "crm.add_contact", "crm.view_lead")
+    role("Analysts", "crm.view_contact", "crm.export_contact")
+    page = new_page(color_scheme=scheme, width=width)
+    log_in_as(page, "sam")
+    page.goto("/admin/keys/apikey/add/")
+    page.get_by_role("button", name="BI/reporting tool").click()
+    assert checked(page) == {"contacts_view", "leads_view"}
+    shot(page, f"ceiling-generate-{scheme}-{width}")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
