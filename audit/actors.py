@@ -1,4 +1,5 @@
-"""Who did something: an admin user, a CLI operator, or a background job."""
+"""Who did something: an admin user, a CLI operator (or a person through ``--as``), or a
+background job."""
 
 from __future__ import annotations
 
@@ -29,11 +30,15 @@ class Actor:
         )
 
     @classmethod
-    def cli(cls) -> Actor:
+    def cli(cls, user: Any = None) -> Actor:
+        """The command line: the system operator (``cli:<OS user>``), or, with ``--as``, that
+        person, recorded by username with the OS user who ran the command."""
         try:
             name = getpass.getuser()
         except (KeyError, OSError):
             name = "unknown"
+        if user is not None:
+            return cls(label=user.get_username(), user=user, user_agent=f"manage.py (cli:{name})")
         return cls(label=f"cli:{name}")
 
     @classmethod

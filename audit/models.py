@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     ALERT_RESOLVED = "alert_resolved", "Alert resolved"
     REMINDER = "reminder", "Reminder sent"
     ACCESS_DENIED = "access_denied", "Access denied"
+    POLICY_CHANGED = "policy_changed", "Key policy changed"
 
 
 class AppendOnlyError(Exception):

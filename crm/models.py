@@ -19,6 +19,8 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        # The fifth action of a module (crm.modules): people and keys may export it as CSV.
+        permissions = [("export_contact", "Can export contact")]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
@@ -58,6 +60,7 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("export_lead", "Can export lead")]
 
     def __str__(self) -> str:
         return (
@@ -96,6 +99,7 @@ class Opportunity(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "opportunities"
+        permissions = [("export_opportunity", "Can export opportunity")]
 
     def __str__(self) -> str:
         return self.name

@@ -19,3 +19,14 @@ def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow(row)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one starting with = + - @ (CSV injection) gets a
+    leading ' ; None is empty."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return "" if value is None else value

@@ -2,15 +2,20 @@
 
 Stored on the key as ``{"contacts": ["view", "create"], ...}`` in module and action order.
 Written on the command line as ``module:action,action`` and chosen in the admin from a
-module x action matrix or one of the manual's presets.
+module x action matrix, one of the manual's presets or a role (a Django group).
+
+A scope is a Django permission (``contacts:create`` is ``crm.add_contact``, see crm.modules),
+so what a person holds is a set of scopes too (``held_by``), and the privilege ceiling (a
+person grants a key only what they hold) is a difference of two sets (``beyond``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from crm.modules import ACTIONS, MODULES
+from crm.modules import ACTIONS, MODULES, scope_of_permission
 
 Scopes = dict[str, list[str]]
 
@@ -92,4 +97,43 @@ def describe(scopes: Mapping[str, Iterable[str]]) -> str:
     return " · ".join(
         f"{MODULES[m].label if m in MODULES else m}: {', '.join(a.capitalize() for a in actions)}"
         for m, actions in scopes.items()
+    )
+
+
+def held_by(user: Any) -> Scopes:
+    """The scopes whose permissions ``user`` holds, directly or through a group (an active
+    superuser holds them all; an inactive user none)."""
+    return normalize(
+        {m: [a for a in ACTIONS if user.has_perm(MODULES[m].permission(a))] for m in MODULES}
+    )
+
+
+def role_scopes() -> dict[str, Scopes]:
+    """Every role (Django group) by name, with the scopes of its CRM permissions (one query)."""
+    from django.contrib.auth.models import Group
+
+    granted: dict[str, dict[str, set[str]]] = {
+        name: {} for name in Group.objects.order_by("name").values_list("name", flat=True)
+    }
+    rows = Group.permissions.through.objects.values_list(
+        "group__name", "permission__content_type__app_label", "permission__codename"
+    )
+    for name, app_label, codename in rows:
+        scope = scope_of_permission(app_label, codename)
+        if scope:
+            granted[name].setdefault(scope[0], set()).add(scope[1])
+    return {name: normalize(scopes) for name, scopes in granted.items()}
+
+
+def beyond(wanted: Mapping[str, Iterable[str]], held: Mapping[str, Iterable[str]]) -> Scopes:
+    """The part of ``wanted`` not in ``held`` (what a grantor lacks, or what was added)."""
+    return normalize(
+        {m: [a for a in actions if a not in set(held.get(m, ()))] for m, actions in wanted.items()}
+    )
+
+
+def within(wanted: Mapping[str, Iterable[str]], held: Mapping[str, Iterable[str]]) -> Scopes:
+    """The part of ``wanted`` that is in ``held`` (a preset capped by the ceiling)."""
+    return normalize(
+        {m: [a for a in actions if a in set(held.get(m, ()))] for m, actions in wanted.items()}
     )

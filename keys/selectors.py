@@ -9,7 +9,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from . import crypto
-from .models import APIKey, KeyStatus
+from .models import APIKey, KeyPolicy, KeyStatus
 from .usage.stats import key_request_counts, key_usage
 
 
@@ -20,7 +20,7 @@ class KeyNotFound(Exception):
 def key_get(ref: str | int) -> APIKey:
     """A key by database id, public id, or display form (``icrm_<public id>…``)."""
     text = crypto.public_id_from_ref(str(ref))
-    query = APIKey.objects.select_related("replaced_by", "created_by")
+    query = APIKey.objects.select_related("replaced_by", "created_by", "owner")
     try:
         if text.isdigit() and len(text) < 12:
             return query.get(pk=int(text))
@@ -30,7 +30,7 @@ def key_get(ref: str | int) -> APIKey:
 
 
 def key_list(*, status: str | None = None, search: str | None = None) -> QuerySet[APIKey]:
-    keys = APIKey.objects.select_related("replaced_by").order_by("-created_at", "-id")
+    keys = APIKey.objects.select_related("replaced_by", "owner").order_by("-created_at", "-id")
     if status:
         keys = keys.with_status(status)
     if search:
@@ -52,6 +52,8 @@ def key_summary(key: APIKey) -> dict[str, Any]:
         "scopes": key.scopes,
         "created_at": key.created_at.isoformat(),
         "created_by": key.created_by_label,
+        "owner": key.owner.get_username() if key.owner_id else None,
+        "granted_by": key.granted_by_label,
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
@@ -98,6 +100,14 @@ def key_detail(key: APIKey) -> dict[str, Any]:
     data = key_summary(key)
     data["usage"] = key_usage(key)
     return data
+
+
+def policy_breaches(policy: KeyPolicy | None = None) -> list[tuple[APIKey, list[str]]]:
+    """Active keys that break the key policy (made stricter after they were generated), with
+    how; oldest first. Listed for an admin to act on: the policy never changes them."""
+    policy = policy or KeyPolicy.current()
+    keys = APIKey.objects.active().select_related("owner").order_by("created_at", "pk")
+    return [(key, found) for key in keys.iterator(2000) if (found := policy.breaches(key))]
 
 
 # --- what the jobs work on ------------------------------------------------------------------

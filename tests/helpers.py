@@ -33,6 +33,32 @@ ROOT = Path(__file__).resolve().parents[1]  # the checkout
 NONCE_RE = re.compile(r'name="form_nonce" value="([^"]+)"')
 
 
+def person(username: str, *perms: str, staff: bool = True, **fields: Any) -> Any:
+    """A user holding ``perms`` ("crm.add_contact", ...) directly."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username=username, password="pw", is_staff=staff, **fields)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return User.objects.get(pk=user.pk)  # no stale permission cache
+
+
+def role(name: str, *perms: str) -> Any:
+    """A Django group (a role) holding ``perms``."""
+    from django.contrib.auth.models import Group, Permission
+
+    group = Group.objects.create(name=name)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return group
+
+
 def bearer(full_key: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
 

@@ -1,4 +1,5 @@
-"""The key list's filters: status (computed from timestamps), expiration and usage."""
+"""The key list's filters: owner ("My keys"), status (computed from timestamps), expiration and
+usage."""
 
 from __future__ import annotations
 
@@ -11,6 +12,27 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ..models import KeyStatus
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("mine", "My keys"),
+            ("deactivated", "Owner deactivated"),
+            ("none", "No owner"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "mine":
+            return queryset.filter(owner=request.user)
+        if self.value() == "deactivated":
+            return queryset.filter(owner__is_active=False)
+        if self.value() == "none":
+            return queryset.filter(owner__isnull=True)
+        return queryset
 
 
 class StatusFilter(admin.SimpleListFilter):

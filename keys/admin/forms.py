@@ -1,8 +1,10 @@
 """Admin forms for API keys: generate, edit, rotate and revoke.
 
 Generate and edit are ModelForms: a key's fields are validated by the rules on the model (the
-same ``full_clean`` the services run for the CLI), so the admin holds no copy of them. The
-admin then hands the cleaned data to ``keys.services``.
+same ``full_clean`` the services run for the CLI), so the admin holds no copy of them; the
+rules about the person (the privilege ceiling, the owner) are asked of ``keys.services.rules``,
+the same functions the services enforce. The admin then hands the cleaned data to
+``keys.services``.
 """
 
 from __future__ import annotations
@@ -11,17 +13,54 @@ from datetime import date, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import services
-from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy, KeyPolicy
 from ..models.keys import expiry_for
+from ..scopes import held_by, role_scopes
+from ..services import rules
 from .widgets import ScopeMatrixField, ScopeMatrixWidget
+
+OWNER_HELP = "The person who answers for this key; their keys are listed under “My keys”."
 
 
 def _model_message(field: str, code: str) -> str:
     return APIKey._meta.get_field(field).error_messages[code]
+
+
+class PersonRulesMixin(forms.Form):
+    """What depends on the person at the keyboard: the matrix shows what they may grant (the
+    privilege ceiling) and their roles, the owner list holds active users (and the current
+    owner), and ``clean()`` asks the services' rules for the ceiling."""
+
+    acting_user: Any = None
+
+    def setup_for_person(self, current_owner_id: int | None = None) -> None:
+        if "owner" in self.fields:
+            active = (
+                Q(is_active=True) | Q(pk=current_owner_id)
+                if current_owner_id
+                else Q(is_active=True)
+            )
+            owner = self.fields["owner"]
+            owner.queryset = get_user_model().objects.filter(active).order_by("username")
+            owner.help_text = OWNER_HELP
+        if self.acting_user is not None and "scopes" in self.fields:
+            widget = self.fields["scopes"].widget
+            widget.grantable = held_by(self.acting_user)
+            widget.roles = role_scopes()
+
+    def check_ceiling(self, cleaned: dict[str, Any], already: dict[str, Any] | None) -> None:
+        if self.acting_user is None or "scopes" not in cleaned:
+            return
+        for field, messages in rules.ceiling_errors(
+            self.acting_user, cleaned["scopes"], already=already
+        ).items():
+            self.add_error(field, messages)
 
 
 class OneTimeFormMixin(forms.Form):
@@ -31,7 +70,7 @@ class OneTimeFormMixin(forms.Form):
     form_nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
-class KeyGenerateForm(OneTimeFormMixin, forms.ModelForm):
+class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
     required_css_class = "required"
     expiry_date = forms.DateField(
         label="Custom date",
@@ -47,8 +86,8 @@ class KeyGenerateForm(OneTimeFormMixin, forms.ModelForm):
 
     class Meta:
         model = APIKey
-        fields = ["name", "description", "expiry_policy", "scopes"]
-        labels = {"expiry_policy": "Expiration"}
+        fields = ["name", "description", "owner", "expiry_policy", "scopes", "allowed_ips"]
+        labels = {"expiry_policy": "Expiration", "allowed_ips": "Allowed IP ranges"}
         help_texts = {
             "name": 'A descriptive label, e.g. "Website Form Integration", "BI Tool Access", '
             '"Zapier Connector".',
@@ -59,34 +98,94 @@ class KeyGenerateForm(OneTimeFormMixin, forms.ModelForm):
             "name": forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
             "description": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
             "expiry_policy": forms.RadioSelect,
+            "allowed_ips": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
         }
         error_messages = {"name": {"required": _model_message("name", "blank")}}
 
-    field_order = ["name", "description", "expiry_policy", "expiry_date", "scopes"]
+    field_order = [
+        "name",
+        "description",
+        "owner",
+        "expiry_policy",
+        "expiry_date",
+        "scopes",
+        "allowed_ips",
+    ]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, user: Any = None, policy: KeyPolicy | None = None, **kwargs: Any
+    ) -> None:
+        self.acting_user = user
+        self.policy = policy or KeyPolicy.current()
         super().__init__(*args, **kwargs)
+        self._apply_policy()
+        self.setup_for_person()
+        self.fields["owner"].help_text = OWNER_HELP + " Blank: you."
+        if user is not None and not self.is_bound:
+            self.initial.setdefault("owner", user.pk)
         tomorrow = timezone.localdate() + timedelta(days=1)
         self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
         self.fields["expiry_date"].widget.attrs["aria-describedby"] = "id_expiry_date_helptext"
 
+    def _apply_policy(self) -> None:
+        """The key policy on the page: expiry choices beyond its maximum lifetime are hidden,
+        its default expiry is preselected, a required description and the IP allowlist rule
+        are said up front. (``clean`` asks the services' rules, which enforce them.)"""
+        policy = self.policy
+        expiry = self.fields["expiry_policy"]
+        expiry.choices = [c for c in expiry.choices if policy.allows_choice(c[0])]
+        self.initial.setdefault("expiry_policy", policy.default_expiry)
+        last = policy.last_expiry_date()
+        if last is not None:
+            self.fields["expiry_date"].widget.attrs["max"] = last.isoformat()
+            expiry.help_text += (
+                f" The key policy allows keys of at most {policy.max_lifetime_days} days "
+                f"(until {last:%Y-%m-%d})."
+            )
+        if policy.require_description:
+            description = self.fields["description"]
+            description.required = True
+            description.error_messages["required"] = policy.description_refusal("")
+            description.help_text += " Required by the key policy."
+        ips = self.fields["allowed_ips"]
+        ips.help_text = "CIDR ranges or addresses, one per line. Blank: any address."
+        if policy.ip_allowlist_actions:
+            ips.help_text += (
+                " The key policy requires them for a key that may "
+                f"{' or '.join(policy.ip_allowlist_actions)}."
+            )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        policy = cleaned.get("expiry_policy")
+        choice = cleaned.get("expiry_policy")
         custom: date | None = cleaned.get("expiry_date")
-        if policy == ExpiryPolicy.CUSTOM:
+        expires_at = None
+        if choice == ExpiryPolicy.CUSTOM:
             try:
-                expiry_for(policy, custom)
+                expires_at = expiry_for(choice, custom)
             except ValidationError as exc:
                 self.add_error(None, exc)
-        elif policy:
+                choice = None
+        elif choice:
             cleaned["expiry_date"] = None
+            expires_at = expiry_for(choice, None)
+        self.check_ceiling(cleaned, already=None)
+        if choice and "scopes" in cleaned and "allowed_ips" in cleaned:
+            draft = APIKey(
+                description=cleaned.get("description", ""),
+                scopes=cleaned["scopes"],
+                allowed_ips=cleaned["allowed_ips"],
+                expires_at=expires_at,
+            )
+            for field, messages in rules.new_key_policy_errors(self.policy, draft).items():
+                if field in self.fields and field not in self.errors:
+                    self.add_error(field, messages)
         return cleaned
 
 
-class KeyChangeForm(forms.ModelForm):
+class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
     """The key page. Only the fields ``services.key_update`` accepts; the admin never saves the
-    model."""
+    model. ``acting_user`` is set by ``APIKeyAdmin.get_form``."""
 
     scopes = ScopeMatrixField(
         label="Permissions",
@@ -115,11 +214,17 @@ class KeyChangeForm(forms.ModelForm):
         }
         error_messages = {"name": {"required": _model_message("name", "blank")}}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_for_person(current_owner_id=self.instance.owner_id)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         refusal = self.instance.pk and self.instance.edit_refusal()
         if refusal:
             raise ValidationError(refusal)
+        # Before _post_clean: the instance still holds the stored permissions.
+        self.check_ceiling(cleaned, already=self.instance.scopes)
         return cleaned
 
     def service_changes(self) -> dict[str, Any]:

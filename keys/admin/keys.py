@@ -25,7 +25,7 @@ from ..crypto import public_id_from_ref
 from ..models import Alert, APIKey
 from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
 from .display import ago, expiry_html, scopes_table, status_badge
-from .filters import ExpiryFilter, StatusFilter, UsageFilter
+from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
 from .views import KeyAdminViews
 
@@ -46,7 +46,7 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
         "requests_24h_column",
     ]
     list_display_links = ["name"]
-    list_filter = [StatusFilter, ExpiryFilter, UsageFilter]
+    list_filter = [OwnerFilter, StatusFilter, ExpiryFilter, UsageFilter]
     search_fields = ["name", "description", "public_id"]
     search_help_text = "Search by name, description or key (icrm_…)."
     ordering = ["-created_at", "-id"]
@@ -56,6 +56,7 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
         "status_display",
         "key_column",
         "created_by_display",
+        "granted_by_display",
         "created_at",
         "expires_display",
         "last_used_column",
@@ -81,6 +82,19 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
 
     def has_revoke_permission(self, request: HttpRequest, obj: APIKey | None = None) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.revoke_apikey")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            # A plain list of people: no add/change/delete-user links on a key's page.
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_form(
+        self, request: HttpRequest, obj: APIKey | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        # The key page's form applies the privilege ceiling of the person at the keyboard.
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"acting_user": request.user})
 
     # List -----------------------------------------------------------------------------------
 
@@ -160,13 +174,14 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> list[Any]:
         editable = obj is not None and self.has_change_permission(request, obj)
         return [
-            (None, {"fields": ["name", "description"]}),
+            (None, {"fields": ["name", "description", "owner"]}),
             (
                 "Key",
                 {
                     "fields": [
                         ("status_display", "key_column"),
                         ("created_at", "created_by_display"),
+                        "granted_by_display",
                         ("expires_display", "last_used_column"),
                         "rotation_display",
                     ]
@@ -209,6 +224,10 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
     @admin.display(description="Created by")
     def created_by_display(self, obj: APIKey) -> str:
         return obj.created_by_label or (obj.created_by.get_username() if obj.created_by else "—")
+
+    @admin.display(description="Permissions granted by")
+    def granted_by_display(self, obj: APIKey) -> str:
+        return obj.granted_by_label or "—"
 
     @admin.display(description="Expires")
     def expires_display(self, obj: APIKey) -> str:

@@ -43,6 +43,7 @@ from crm_keys.csvstream import csv_lines
 from .. import crypto, services
 from ..models import APIKey
 from ..scopes import describe
+from ..services import rules
 from ..usage.stats import iter_hourly_rows
 from .forms import KeyGenerateForm, RevokeForm, RotateForm
 
@@ -212,7 +213,7 @@ class KeyAdminViews:
         if not self.has_add_permission(request):  # type: ignore[attr-defined]
             raise PermissionDenied
         if request.method == "POST":
-            form = KeyGenerateForm(request.POST)
+            form = KeyGenerateForm(request.POST, user=request.user)
             if form.is_valid():
 
                 def generate() -> HttpResponse | str:
@@ -224,6 +225,8 @@ class KeyAdminViews:
                             scopes=data["scopes"],
                             expiry_policy=data["expiry_policy"],
                             expiry_date=data["expiry_date"],
+                            owner=data.get("owner"),
+                            allowed_ips=data.get("allowed_ips", ""),
                             actor=Actor.from_request(request),
                         )
                     except services.KeyServiceError as exc:
@@ -238,7 +241,9 @@ class KeyAdminViews:
                 form.data = form.data.copy()
                 form.data["form_nonce"] = issue_form_nonce(request)
         else:
-            form = KeyGenerateForm(initial={"form_nonce": issue_form_nonce(request)})
+            form = KeyGenerateForm(
+                initial={"form_nonce": issue_form_nonce(request)}, user=request.user
+            )
         context = self._page_context(
             request,
             "Generate API key",
@@ -289,7 +294,7 @@ class KeyAdminViews:
             )
         else:
             form = RotateForm(initial={"form_nonce": issue_form_nonce(request), "grace": "24h"})
-        refusal = key.rotation_refusal()
+        refusal = key.rotation_refusal() or rules.rotation_ceiling_refusal(request.user, key)
         context = self._page_context(
             request,
             "Rotate API key",

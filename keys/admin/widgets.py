@@ -1,6 +1,12 @@
 """The permission matrix: one form field whose widget is a module x action table of labelled
-checkboxes with row and column toggles and the manual's presets (Generate page and key page).
-Rendered through ``FORM_RENDERER = TemplatesSetting`` from ``keys/widgets/scope_matrix.html``."""
+checkboxes with row and column toggles, the manual's presets and "Same as role…" (Generate page
+and key page). Rendered through ``FORM_RENDERER = TemplatesSetting`` from
+``keys/widgets/scope_matrix.html``.
+
+The form tells the widget what the person may grant (``grantable``, the privilege ceiling): a
+permission they do not hold is shown disabled unless the key already has it (removing is
+allowed), and presets and roles fill only what they hold, saying what was left out. The
+services enforce the ceiling whatever the browser sends."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from django.core.exceptions import ValidationError
 from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from ..models.keys import NO_PERMISSION_MESSAGE
-from ..scopes import PRESETS, ScopeError, Scopes, normalize
+from ..scopes import PRESETS, ScopeError, Scopes, beyond, describe, normalize, within
 
 
 class ScopeMatrixWidget(forms.Widget):
@@ -29,6 +35,19 @@ class ScopeMatrixWidget(forms.Widget):
     def __init__(self, attrs: dict[str, Any] | None = None, *, show_presets: bool = True) -> None:
         super().__init__(attrs)
         self.show_presets = show_presets
+        self.grantable: Scopes | None = None  # None: anything (no ceiling known)
+        self.roles: dict[str, Scopes] = {}  # "Same as role…": group name -> its scopes
+
+    def _capped(self, scopes: Scopes) -> tuple[Scopes, str]:
+        """``scopes`` within the ceiling, and what was left out (as text)."""
+        if self.grantable is None:
+            return scopes, ""
+        left_out = beyond(scopes, self.grantable)
+        return within(scopes, self.grantable), describe(left_out) if left_out else ""
+
+    def _choice(self, scopes: Scopes, **extra: Any) -> dict[str, Any]:
+        capped, left_out = self._capped(scopes)
+        return {**extra, "scopes_json": json.dumps(capped), "capped": left_out}
 
     def checkbox_name(self, name: str, module: str, action: str) -> str:
         return f"{name}__{module}__{action}"
@@ -56,8 +75,10 @@ class ScopeMatrixWidget(forms.Widget):
         scopes = self.format_value(value)
         base_id = (attrs or {}).get("id") or f"id_{name}"
         rows = []
+        grantable = self.grantable
         for module in MODULES.values():
             granted = set(scopes.get(module.name, ()))
+            allowed = set(grantable.get(module.name, ())) if grantable is not None else None
             rows.append(
                 {
                     "name": module.name,
@@ -69,6 +90,9 @@ class ScopeMatrixWidget(forms.Widget):
                             "name": self.checkbox_name(name, module.name, action),
                             "id": f"{base_id}_{module.name}_{action}",
                             "checked": action in granted,
+                            "disabled": allowed is not None
+                            and action not in allowed
+                            and action not in granted,
                         }
                         for action in ACTIONS
                     ],
@@ -80,17 +104,21 @@ class ScopeMatrixWidget(forms.Widget):
                 "actions": [{"name": a, "label": ACTION_LABELS[a]} for a in ACTIONS],
                 "rows": rows,
                 "presets": [
-                    {
-                        "slug": p.slug,
-                        "label": p.label,
-                        "description": p.description,
-                        "warning": p.warning,
-                        "scopes_json": json.dumps(p.scopes()),
-                    }
+                    self._choice(
+                        p.scopes(),
+                        slug=p.slug,
+                        label=p.label,
+                        description=p.description,
+                        warning=p.warning,
+                    )
                     for p in PRESETS.values()
                 ]
                 if self.show_presets
                 else [],
+                "roles": [self._choice(scopes, name=name) for name, scopes in self.roles.items()]
+                if self.show_presets
+                else [],
+                "has_ceiling": any(c["disabled"] for r in rows for c in r["cells"]),
             }
         )
         return context

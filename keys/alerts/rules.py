@@ -1,5 +1,5 @@
-"""Usage alerts: when an episode of high volume, error spike, unused key or rotation due opens
-and when it clears (called by keys.tasks).
+"""Alerts: when an episode of high volume, error spike, unused key, rotation due or owner
+deactivated opens and when it clears (called by keys.tasks).
 
 An alert is one *episode* of a condition on a key: an ``Alert`` row, carrying the sentence it
 was raised with, opened with its audit entry (one transaction) when the condition starts,
@@ -7,7 +7,7 @@ e-mailed once (``notify``), and resolved (with an audit entry) when the conditio
 partial unique constraint "one open alert per key and kind" makes opening idempotent, so two
 evaluations running at once open one alert and send one e-mail. Thresholds come from the
 ``API_KEYS`` settings unless the key overrides them (None means the default); a muted key has
-no open alerts.
+no open usage alerts. "Owner deactivated" is not a usage alert: muting does not silence it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from audit.actors import Actor
@@ -26,11 +26,12 @@ from audit.models import AuditAction
 from audit.services import audit_record
 
 from ..conf import key_settings
-from ..models import Alert, AlertKind, APIKey, UsageHour
+from ..models import Alert, AlertKind, APIKey, KeyPolicy, UsageHour
+from ..models.alerts import GOVERNANCE_KINDS
 from .notify import notify_open_alerts
 
 TRAFFIC_KINDS = (AlertKind.HIGH_VOLUME, AlertKind.ERROR_SPIKE)
-DAILY_KINDS = (AlertKind.UNUSED, AlertKind.ROTATION_DUE)
+DAILY_KINDS = (AlertKind.UNUSED, AlertKind.ROTATION_DUE, AlertKind.OWNER_DEACTIVATED)
 KEY_FIELDS = (
     "id",
     "name",
@@ -42,6 +43,7 @@ KEY_FIELDS = (
     "alert_error_rate_percent",
     "alert_unused_days",
     "alerts_muted",
+    "owner_id",
 )
 
 
@@ -54,8 +56,9 @@ class Thresholds:
     rotation_days: int
 
 
-def thresholds_for(key: APIKey) -> Thresholds:
-    """The key's own thresholds where it sets them, the API_KEYS defaults elsewhere."""
+def thresholds_for(key: APIKey, rotation_days: int | None = None) -> Thresholds:
+    """The key's own thresholds where it sets them, the API_KEYS defaults elsewhere; the
+    rotation period is the key policy's (``rotation_days``, read once per evaluation)."""
 
     def pick(own: Any, default: Any) -> Any:
         return own if own is not None else default
@@ -67,7 +70,7 @@ def thresholds_for(key: APIKey) -> Thresholds:
         ),
         error_min_requests=int(key_settings.ALERT_ERROR_MIN_REQUESTS),
         unused_days=int(pick(key.alert_unused_days, key_settings.ALERT_UNUSED_DAYS)),
-        rotation_days=int(key_settings.ROTATION_REMINDER_DAYS),
+        rotation_days=int(rotation_days or key_settings.ROTATION_REMINDER_DAYS),
     )
 
 
@@ -171,19 +174,28 @@ def _error_spike(windows: list[tuple[datetime, int, int]], limits: Thresholds) -
 
 def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     """Unused keys (no request for ALERT_UNUSED_DAYS; a never-used key counts from its
-    creation) and rotation due (active, older than ROTATION_REMINDER_DAYS, not already
-    replaced by a rotation). Alerts of keys that are no longer active are resolved."""
+    creation), rotation due (active, older than the key policy's rotation period, by default
+    ROTATION_REMINDER_DAYS, not already replaced by a rotation) and owner deactivated (the key's owner is no longer an active user). Alerts
+    of keys that are no longer active are resolved."""
     now = now or timezone.now()
     open_alerts = _open_alerts(DAILY_KINDS)
     outcome = Outcome()
     actor = Actor.system("daily_reminders")
+    rotation_days = KeyPolicy.current().rotation_period_days()
     active: set[int] = set()
-    for key in APIKey.objects.active(now).only(*KEY_FIELDS).order_by("pk").iterator(2000):
+    keys = (
+        APIKey.objects.active(now)
+        .only(*KEY_FIELDS)
+        .annotate(owner_name=F("owner__username"), owner_active=F("owner__is_active"))
+        .order_by("pk")
+    )
+    for key in keys.iterator(2000):
         active.add(key.pk)
-        limits = thresholds_for(key)
+        limits = thresholds_for(key, rotation_days)
         findings = {
             AlertKind.UNUSED: None if key.alerts_muted else _unused(key, limits, now),
             AlertKind.ROTATION_DUE: None if key.alerts_muted else _rotation_due(key, limits, now),
+            AlertKind.OWNER_DEACTIVATED: _owner_deactivated(key),
         }
         for kind, finding in findings.items():
             _settle(key, kind, finding, open_alerts.get((key.pk, kind)), now, actor, outcome)
@@ -228,6 +240,19 @@ def _rotation_due(key: APIKey, limits: Thresholds, now: datetime) -> Finding | N
     )
 
 
+def _owner_deactivated(key: APIKey) -> Finding | None:
+    if key.owner_id is None or key.owner_active:  # type: ignore[attr-defined]
+        return None
+    return Finding(
+        measured=0,
+        threshold=0,
+        message=(
+            f"Owner deactivated: {key.owner_name}, who answers for this key, is no longer an "  # type: ignore[attr-defined]
+            "active user. Give the key an active owner, or revoke it."
+        ),
+    )
+
+
 # --- episodes -------------------------------------------------------------------------------
 
 
@@ -251,7 +276,8 @@ def _settle(
         if open_alert_for(key, kind, finding, now, actor) is not None:
             outcome.opened += 1
     elif finding is None and open_alert is not None:
-        reason = "Alerts are muted on this key." if key.alerts_muted else "The condition cleared."
+        muted = key.alerts_muted and kind not in GOVERNANCE_KINDS
+        reason = "Alerts are muted on this key." if muted else "The condition cleared."
         if _resolve(open_alert, now, actor, reason):
             outcome.resolved += 1
 

@@ -1,8 +1,10 @@
-"""The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts, the e-mail outbox."""
+"""The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts, the e-mail
+outbox, the key policy."""
 
 from .alerts import Alert, AlertKind
 from .keys import EDITABLE_FIELDS, APIKey, APIKeyQuerySet, ExpiryPolicy, KeyStatus
 from .outbox import OutboxEmail
+from .policy import KeyPolicy
 from .usage import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
 
 __all__ = [
@@ -12,6 +14,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "ExpiryPolicy",
+    "KeyPolicy",
     "KeyStatus",
     "OutboxEmail",
     "PrunedUsage",

@@ -14,6 +14,12 @@ class AlertKind(models.TextChoices):
     ERROR_SPIKE = "error_spike", "Error spike"
     UNUSED = "unused", "Unused key"
     ROTATION_DUE = "rotation_due", "Rotation due"
+    OWNER_DEACTIVATED = "owner_deactivated", "Owner deactivated"
+
+
+# Alerts about who answers for a key, not about its traffic: no figure, not muted with the
+# usage alerts.
+GOVERNANCE_KINDS = (AlertKind.OWNER_DEACTIVATED,)
 
 
 class Alert(models.Model):
@@ -42,6 +48,17 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.key.display_id}"
+
+    @property
+    def has_figures(self) -> bool:
+        return self.kind not in GOVERNANCE_KINDS
+
+    @property
+    def advice(self) -> str:
+        """What the recipient of the e-mail can do about it."""
+        if self.kind == AlertKind.OWNER_DEACTIVATED:
+            return "Give the key an active owner, or revoke it, on the key page"
+        return "Thresholds can be changed, or alerts muted, on the key page"
 
     @property
     def text(self) -> str:

@@ -135,6 +135,27 @@ class APIKey(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_by_label = models.CharField(max_length=150, blank=True, editable=False)
+    # The person who answers for the key (default: whoever generated it). The daily job raises
+    # an "owner deactivated" alert on the active keys of an owner who is no longer active.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_api_keys",
+        help_text="The person who answers for this key.",
+    )
+    # Who last granted it permissions (generated, rotated, or added a permission): a person
+    # can grant only what they hold themselves, so this names whose permissions it stands on.
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    granted_by_label = models.CharField(max_length=150, blank=True, editable=False)
 
     expiry_policy = models.CharField(
         max_length=8, choices=ExpiryPolicy.choices, default=ExpiryPolicy.DAYS_90
@@ -281,6 +302,7 @@ class APIKey(models.Model):
 EDITABLE_FIELDS: tuple[str, ...] = (
     "name",
     "description",
+    "owner",
     "scopes",
     "alert_volume_per_hour",
     "alert_error_rate_percent",

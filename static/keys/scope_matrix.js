@@ -7,6 +7,8 @@
     }
 
     function toggle(list) {
+        // Permissions the person does not hold (disabled) are never ticked from here.
+        list = list.filter(function (b) { return !b.disabled; });
         const allOn = list.every(function (b) { return b.checked; });
         list.forEach(function (b) { b.checked = !allOn; });
     }
@@ -46,13 +48,22 @@
         });
     }
 
-    function apply(widget, scopes) {
+    function apply(widget, scopes, capped) {
+        // Presets and roles arrive capped by the ceiling; ``capped`` names what was left out.
         boxes(widget, 'tbody tr[data-module]').forEach(function (tr) {
             const granted = scopes[tr.dataset.module] || [];
             boxes(tr, 'td[data-action]').forEach(function (td) {
-                td.querySelector('input').checked = granted.indexOf(td.dataset.action) !== -1;
+                const box = td.querySelector('input');
+                if (!box.disabled) { box.checked = granted.indexOf(td.dataset.action) !== -1; }
             });
         });
+        const note = widget.querySelector('.scope-capped-note');
+        if (note) {
+            note.textContent = capped
+                ? 'Left out, because you do not hold it yourself: ' + capped + '.'
+                : '';
+            note.hidden = !capped;
+        }
     }
 
     function init(widget) {
@@ -64,14 +75,21 @@
             } else if (btn.dataset.toggleCol) {
                 toggle(boxes(widget, 'tbody td[data-action="' + btn.dataset.toggleCol + '"] input[type=checkbox]'));
             } else if (btn.dataset.scopes !== undefined) {
-                apply(widget, JSON.parse(btn.dataset.scopes));
+                apply(widget, JSON.parse(btn.dataset.scopes), btn.dataset.capped);
             } else {
                 return;
             }
             event.preventDefault();
             update(widget);
         });
-        widget.addEventListener('change', function () { update(widget); });
+        widget.addEventListener('change', function (event) {
+            const select = event.target.closest('select.scope-role-select');
+            if (select && select.value) {
+                const option = select.options[select.selectedIndex];
+                apply(widget, JSON.parse(option.dataset.scopes), option.dataset.capped);
+            }
+            update(widget);
+        });
         update(widget);
     }
 

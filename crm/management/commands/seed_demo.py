@@ -8,11 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from audit.actors import Actor
 from crm.models import Contact, Lead, Opportunity
+from crm.modules import MODULES
 from keys import services
 from keys.models import APIKey
 from keys.scopes import PRESETS
@@ -102,6 +104,12 @@ DEMO_KEYS = [
 ]
 
 
+DEMO_ROLES = {
+    "Sales": {"contacts": ["view", "create", "edit"], "leads": ["view", "create", "edit"]},
+    "Analysts": {m: ["view", "export"] for m in MODULES},
+}
+
+
 class Command(BaseCommand):
     help = "Load demo CRM data, a demo admin and demo API keys (safe to run again)."
 
@@ -117,6 +125,7 @@ class Command(BaseCommand):
             f"{Opportunity.objects.count()} opportunities" + (" (created now)" if created else "")
         )
         self._admin()
+        self._roles()
         self._keys()
 
     def _crm(self, rng: random.Random, n_contacts: int) -> bool:
@@ -189,6 +198,20 @@ class Command(BaseCommand):
                 f"Demo admin: http://127.0.0.1:8000/admin/  username: {DEMO_USERNAME}  password: {DEMO_PASSWORD}"
             )
         )
+
+    def _roles(self) -> None:
+        """Demo roles (groups holding CRM permissions) for the Generate page's "Same as role…"."""
+        for name, scopes in DEMO_ROLES.items():
+            group, created = Group.objects.get_or_create(name=name)
+            if created:
+                group.permissions.set(
+                    Permission.objects.get(
+                        content_type__app_label="crm",
+                        codename=MODULES[m].permission(a).split(".")[1],
+                    )
+                    for m, actions in scopes.items()
+                    for a in actions
+                )
 
     def _keys(self) -> None:
         actor = Actor(label="demo-seed")

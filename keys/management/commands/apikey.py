@@ -1,7 +1,11 @@
-"""python manage.py apikey create|list|show|scopes|rotate|revoke ...
+"""python manage.py apikey create|list|show|scopes|rotate|revoke|policy ...
 
 ``create`` and ``rotate`` print only the key on stdout (details go to stderr), so
 ``KEY=$(python manage.py apikey create ...)`` works in scripts.
+
+Without ``--as`` the command is the system operator (audited as ``cli:<OS user>``); with
+``--as USERNAME`` it acts as that person: their Django permissions decide what they may do and
+what they may grant (the privilege ceiling), and the audit log names them.
 """
 
 from __future__ import annotations
@@ -12,14 +16,23 @@ import sys
 from datetime import date, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.actors import Actor
 from keys import selectors, services
+from keys.management.policy_cli import PolicyCommands, add_policy_parser
 from keys.models import ExpiryPolicy, KeyStatus
 from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
 
-EXPIRES_HELP = "never, 30d, 90d (default), 1y, or a date YYYY-MM-DD (must be in the future)"
+AS_HELP = (
+    "act as this person: with their permissions, granting only what they hold, recorded as "
+    "them in the audit log (default: the system operator)"
+)
+EXPIRES_HELP = (
+    "never, 30d, 90d, 1y, or a date YYYY-MM-DD (must be in the future); default: the key "
+    "policy's default expiry (90d unless changed)"
+)
 _GRACE = re.compile(r"^(\d{1,7})([smhd])$")
 _GRACE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -29,6 +42,18 @@ def parse_grace(text: str) -> timedelta:
     if not match:
         raise CommandError(f"Grace period {text[:20]!r} is not like 1h, 24h, 7d, 90s or 30m.")
     return timedelta(**{_GRACE_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def find_person(username: str) -> Any:
+    """The active user named ``username`` (for --as and --owner)."""
+    if "\x00" in username or len(username) > 150:
+        raise CommandError(f"No user {username[:40]!r}.")
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"No user {username[:150]!r}.")
+    if not user.is_active:
+        raise CommandError(f"{user.get_username()} is deactivated.")
+    return user
 
 
 def parse_expires(text: str) -> tuple[str, date | None]:
@@ -46,12 +71,14 @@ def parse_expires(text: str) -> tuple[str, date | None]:
         raise CommandError(f"--expires {text[:20]!r}: expected {EXPIRES_HELP}.") from None
 
 
-class Command(BaseCommand):
-    help = "Manage API keys: create, list, show, scopes, rotate, revoke."
+class Command(PolicyCommands, BaseCommand):
+    help = "Manage API keys: create, list, show, scopes, rotate, revoke; the key policy."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
-            dest="subcommand", required=True, metavar="{create,list,show,scopes,rotate,revoke}"
+            dest="subcommand",
+            required=True,
+            metavar="{create,list,show,scopes,rotate,revoke,policy}",
         )
 
         def add_scope_args(p: CommandParser) -> None:
@@ -66,11 +93,24 @@ class Command(BaseCommand):
                 "--preset", choices=list(PRESETS), help="a preset from the admin manual"
             )
 
+        def add_as_arg(p: CommandParser) -> None:
+            p.add_argument("--as", dest="as_user", metavar="USERNAME", help=AS_HELP)
+
         p = sub.add_parser("create", help="generate a key; prints only the key")
         p.add_argument("--name", required=True)
         p.add_argument("--description", default="")
-        p.add_argument("--expires", default="90d", help=EXPIRES_HELP)
+        p.add_argument("--expires", help=EXPIRES_HELP)
+        p.add_argument(
+            "--allowed-ips",
+            default="",
+            metavar="RANGES",
+            help="CIDR ranges or addresses the key may be used from, comma-separated",
+        )
+        p.add_argument(
+            "--owner", metavar="USERNAME", help="who answers for the key (default: the --as person)"
+        )
         add_scope_args(p)
+        add_as_arg(p)
 
         p = sub.add_parser("list", help="list keys")
         p.add_argument("--json", action="store_true")
@@ -84,6 +124,7 @@ class Command(BaseCommand):
         p = sub.add_parser("scopes", help="replace a key's permissions")
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
         add_scope_args(p)
+        add_as_arg(p)
 
         p = sub.add_parser(
             "rotate",
@@ -91,6 +132,7 @@ class Command(BaseCommand):
         )
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
         p.add_argument("--grace", default="24h", help="1h, 24h (default), 7d, or <n>s / <n>m")
+        add_as_arg(p)
 
         p = sub.add_parser("revoke", help="revoke a key: immediate and permanent")
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID", nargs="?")
@@ -99,6 +141,9 @@ class Command(BaseCommand):
         )
         p.add_argument("--reason", default="")
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        add_as_arg(p)
+
+        add_policy_parser(sub, add_as_arg)
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"do_{options['subcommand']}")
@@ -114,20 +159,29 @@ class Command(BaseCommand):
             return PRESETS[options["preset"]].scopes()
         return parse_scope_args(options["scope"])
 
+    def _actor(self, options: dict[str, Any]) -> Actor:
+        """The system operator, or the --as person."""
+        username = options.get("as_user")
+        return Actor.cli(find_person(username)) if username else Actor.cli()
+
     def _info(self, message: str) -> None:
         self.stderr.write(message)
 
     # --- subcommands ---------------------------------------------------------------------------
 
     def do_create(self, options: dict[str, Any]) -> None:
-        policy, custom = parse_expires(options["expires"])
+        policy, custom = parse_expires(options["expires"]) if options["expires"] else (None, None)
+        actor = self._actor(options)
+        owner = find_person(options["owner"]) if options.get("owner") else None
         generated = services.key_generate(
             name=options["name"],
             description=options["description"],
             scopes=self._scopes(options),
             expiry_policy=policy,
             expiry_date=custom,
-            actor=Actor.cli(),
+            owner=owner,
+            allowed_ips=options["allowed_ips"],
+            actor=actor,
         )
         key = generated.key
         self._info(
@@ -184,13 +238,15 @@ class Command(BaseCommand):
 
     def do_scopes(self, options: dict[str, Any]) -> None:
         key = selectors.key_get(options["ref"])
-        key = services.key_update_scopes(key=key, scopes=self._scopes(options), actor=Actor.cli())
+        key = services.key_update_scopes(
+            key=key, scopes=self._scopes(options), actor=self._actor(options)
+        )
         self.stdout.write(f"{key.display_id}: {describe(key.scopes)}")
 
     def do_rotate(self, options: dict[str, Any]) -> None:
         grace = parse_grace(options["grace"])  # a bad value is reported before any lookup
         key = selectors.key_get(options["ref"])
-        rotated = services.key_rotate(key=key, grace=grace, actor=Actor.cli())
+        rotated = services.key_rotate(key=key, grace=grace, actor=self._actor(options))
         self._info(
             f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key works until "
             f"{rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}. Store the new key now."
@@ -198,6 +254,7 @@ class Command(BaseCommand):
         self.stdout.write(rotated.full_key)
 
     def do_revoke(self, options: dict[str, Any]) -> None:
+        actor = self._actor(options)  # an unknown --as is reported before any lookup
         reason = options["reason"]
         if options["leaked"]:
             if options["ref"]:
@@ -217,5 +274,5 @@ class Command(BaseCommand):
             )
             if answer.strip().lower() != "yes":
                 raise CommandError("Not revoked.")
-        services.key_revoke(key=key, reason=reason, actor=Actor.cli())
+        services.key_revoke(key=key, reason=reason, actor=actor)
         self.stdout.write(f"Revoked {key.display_id} {key.name!r}.")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEntry
 from keys import jobs, services
 from keys.models import APIKey, ExpiryPolicy
+from keys.services import lifecycle
 from tests.helpers import ACTOR, audit_count, chain_ok, generate, rotated_keys_due, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +63,7 @@ def another_session_waits_for_a_lock() -> bool:
 
 def test_two_concurrent_rotations_of_one_key_make_exactly_one_new_key(monkeypatch):
     key = generate("Contended").key
-    real_lock = services._lock
+    real_lock = lifecycle._lock
     first = threading.Event()
 
     def lock_and_hold(k: Any) -> APIKey:
@@ -73,7 +74,7 @@ def test_two_concurrent_rotations_of_one_key_make_exactly_one_new_key(monkeypatc
             assert wait_for(another_session_waits_for_a_lock)
         return locked
 
-    monkeypatch.setattr(services, "_lock", lock_and_hold)
+    monkeypatch.setattr(lifecycle, "_lock", lock_and_hold)
     rotate = lambda: services.key_rotate(key=key.pk, grace=timedelta(hours=1), actor=ACTOR)  # noqa: E731
     results = run_together(rotate, rotate)
 

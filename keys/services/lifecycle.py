@@ -1,52 +1,28 @@
-"""Every change of an API key.
-
-Each function is keyword-only, takes the ``actor`` who acts, runs in one transaction, locks the
-row it changes and writes its audit entry in that same transaction. The admin, the API, the
-CLI and the Celery tasks call these; nothing else saves a key.
-"""
+"""A key's life: generate, edit, rotate, revoke (see the package docstring for the rules every
+service follows)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditAction
 from audit.services import audit_record
 
-from . import crypto, selectors
-from .api.lookup import key_changed
-from .models import EDITABLE_FIELDS, APIKey, ExpiryPolicy
-from .models.keys import expiry_for
-from .scopes import describe
-
-
-class KeyServiceError(Exception):
-    """A refused change, with a message fit to show an admin or CLI user."""
-
-
-class KeyValidationError(KeyServiceError):
-    """Input the model refused; ``errors`` maps field names to their messages."""
-
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or {}
-
-    @classmethod
-    def from_validation_error(cls, exc: ValidationError) -> KeyValidationError:
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {}
-        return cls(" ".join(exc.messages), errors)
-
-
-class KeyStateError(KeyServiceError):
-    pass
+from .. import crypto
+from ..api.lookup import key_changed
+from ..models import EDITABLE_FIELDS, APIKey, ExpiryPolicy, KeyPolicy
+from ..models.keys import POLICY_DAYS, expiry_for
+from ..scopes import beyond, describe
+from . import rules
+from .errors import KeyStateError, KeyValidationError
 
 
 @dataclass(frozen=True)
@@ -77,22 +53,34 @@ def _expiry(policy: str, custom_date: date | None, **kwargs: Any) -> datetime | 
         raise KeyValidationError.from_validation_error(exc) from exc
 
 
+def _recorded(field: str, value: Any) -> Any:
+    """A field's value as an audit entry records it (a person by username)."""
+    if field == "owner":
+        return value.get_username() if value is not None else None
+    return value
+
+
 def snapshot(key: APIKey) -> dict[str, Any]:
     """What an audit entry records of a key (never its secret: there is none to record)."""
     return {
         "name": key.name,
         "description": key.description,
+        "owner": _recorded("owner", key.owner),
         "scopes": key.scopes,
         "expiry_policy": key.expiry_policy,
         "expires_at": key.expires_at,
     }
 
 
-def _insert_new_key(**fields: Any) -> tuple[APIKey, str]:
-    """Validate and insert a key with a fresh public id, retrying on the (astronomically rare)
-    collision."""
+def _validated_new_key(**fields: Any) -> APIKey:
     key = APIKey(**fields)
     _full_clean(key, fields=fields)
+    return key
+
+
+def _insert_new_key(key: APIKey) -> tuple[APIKey, str]:
+    """Insert a validated key with a fresh public id, retrying on the (astronomically rare)
+    collision."""
     for _ in range(5):
         new = crypto.make_key()
         key.public_id, key.key_hash = new.public_id, crypto.hash_key(new.full)
@@ -112,20 +100,44 @@ def key_generate(
     scopes: Mapping[str, Any],
     actor: Actor,
     description: str = "",
-    expiry_policy: str = ExpiryPolicy.DAYS_90,
+    expiry_policy: str | None = None,
     expiry_date: date | None = None,
+    owner: Any = None,
+    allowed_ips: str = "",
 ) -> Generated:
-    """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once."""
-    fields = {
-        "name": name,
-        "description": description,
-        "scopes": dict(scopes),
-        "expiry_policy": ExpiryPolicy(expiry_policy),
-        "expires_at": _expiry(expiry_policy, expiry_date),
-        "created_by": actor.user,
-        "created_by_label": actor.label[:150],
-    }
-    key, full = _insert_new_key(**fields)
+    """Create a key. Only its HMAC is stored; the full key is returned once, to be shown once.
+
+    A person (``actor.user``) needs the permission to generate keys and can grant only the
+    permissions they hold themselves (the privilege ceiling: a key never exceeds the person
+    who made it); the system operator (no user) is not capped. The owner defaults to that
+    person. Everyone, the system operator included, is held to the organisation's key policy
+    (maximum lifetime, description, IP allowlist); ``expiry_policy`` defaults to its default
+    expiry."""
+    rules.require(actor.user, "generate")
+    policy = KeyPolicy.current()
+    expiry_policy = expiry_policy or policy.default_expiry
+    owner = owner if owner is not None else actor.user
+    key = _validated_new_key(
+        name=name,
+        description=description,
+        scopes=dict(scopes),
+        expiry_policy=ExpiryPolicy(expiry_policy),
+        expires_at=_expiry(expiry_policy, expiry_date),
+        allowed_ips=allowed_ips,
+        created_by=actor.user,
+        created_by_label=actor.label[:150],
+        owner=owner,
+        granted_by=actor.user,
+        granted_by_label=actor.label[:150],
+    )
+    rules.raise_if(
+        {
+            **rules.ceiling_errors(actor.user, key.scopes),
+            **rules.owner_errors(owner),
+            **rules.new_key_policy_errors(policy, key),
+        }
+    )
+    key, full = _insert_new_key(key)
     audit_record(
         action=AuditAction.GENERATED,
         actor=actor,
@@ -146,10 +158,15 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
     """Edit a key's details, permissions and settings (``data``: any of EDITABLE_FIELDS). Takes
     effect on the very next request. The values are validated by the model's own rules. A
     scope change gets its own "scopes changed" audit entry with before/after; other changes one
-    "edited" entry. A key that may not be edited (revoked) is refused."""
+    "edited" entry. A key that may not be edited (revoked) is refused.
+
+    Permissions the key did not have are granted by the actor, who must hold them (removing
+    one is always allowed); the actor then becomes the key's ``granted_by``. A new owner must
+    be an active user."""
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         raise KeyValidationError(f"Not an editable field: {', '.join(sorted(unknown))}.")
+    rules.require(actor.user, "edit")
     obj = _lock(key)
     refusal = obj.edit_refusal()
     if refusal:
@@ -161,7 +178,20 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
     changed = [f for f in data if getattr(obj, f) != before[f]]
     if not changed:
         return obj
-    obj.save(update_fields=changed)
+    errors: rules.Errors = {}
+    if "scopes" in changed:
+        errors.update(rules.ceiling_errors(actor.user, obj.scopes, already=before["scopes"]))
+    if "owner" in changed:
+        errors.update(rules.owner_errors(obj.owner))
+    errors.update(
+        rules.edit_policy_errors(KeyPolicy.current(), obj, {f: before[f] for f in changed})
+    )
+    rules.raise_if(errors)
+    updated = list(changed)
+    if "scopes" in changed and beyond(obj.scopes, before["scopes"]):
+        obj.granted_by, obj.granted_by_label = actor.user, actor.label[:150]
+        updated += ["granted_by", "granted_by_label"]
+    obj.save(update_fields=updated)
     key_changed(obj.public_id)
     if "scopes" in changed:
         audit_record(
@@ -178,8 +208,8 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
             action=AuditAction.EDITED,
             actor=actor,
             key=obj,
-            before={f: before[f] for f in edited},
-            after={f: getattr(obj, f) for f in edited},
+            before={f: _recorded(f, before[f]) for f in edited},
+            after={f: _recorded(f, getattr(obj, f)) for f in edited},
         )
     return obj
 
@@ -194,6 +224,7 @@ def key_update_scopes(*, key: APIKey | int, scopes: Mapping[str, Any], actor: Ac
 def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
     """Revoke a key: immediate and permanent; the next request with it gets 401.
     Revoking a revoked key is refused, so each revocation has exactly one audit entry."""
+    rules.require(actor.user, "revoke")
     obj = _lock(key)
     now = timezone.now()
     refusal = obj.revocation_refusal(now)
@@ -233,32 +264,64 @@ class Rotated:
         return f"Rotated(key={self.key!r}, old_key={self.old_key!r})"
 
 
+def _rotated_expiry(
+    old: APIKey, policy: KeyPolicy, now: datetime
+) -> tuple[str, datetime | None, str]:
+    """The new key's expiry choice and time: the old key's choice from now (a custom date
+    kept), within the policy's maximum lifetime (the longest standard choice it allows, else
+    its last allowed day). The third value says what was capped ("" when nothing was)."""
+    if old.expiry_policy == ExpiryPolicy.CUSTOM:
+        choice, expires_at = ExpiryPolicy.CUSTOM, old.expires_at
+    else:
+        choice, expires_at = old.expiry_policy, _expiry(old.expiry_policy, None, now=now)
+    if policy.lifetime_refusal(expires_at, now) is None:
+        return choice, expires_at, ""
+    allowed = [
+        c
+        for c in (ExpiryPolicy.YEAR_1, ExpiryPolicy.DAYS_90, ExpiryPolicy.DAYS_30)
+        if policy.allows_choice(c)
+    ]
+    if allowed:
+        return allowed[0], now + timedelta(days=POLICY_DAYS[allowed[0]]), allowed[0].label
+    last = policy.last_expiry_date(now)
+    return ExpiryPolicy.CUSTOM, _expiry(ExpiryPolicy.CUSTOM, last, now=now), f"{last:%Y-%m-%d}"
+
+
 @transaction.atomic
 def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     """Issue a new key value with the same name, description, permissions and settings. The
     old key keeps working until ``now + grace`` (or its own expiry, if sooner) and is then
     refused (enforced on every request from its timestamps; the grace job records the
     revocation). The old row is locked, so two concurrent rotations of one key make exactly
-    one new key; rotating a key that is revoked, expired or already replaced is refused."""
+    one new key; rotating a key that is revoked, expired or already replaced is refused.
+
+    The new key is a new credential with the old key's permissions, granted by the actor, who
+    must hold them all (the privilege ceiling); it keeps the old key's owner. As a new key it
+    meets the key policy: its lifetime is capped at the maximum (the old key's expiry cannot
+    be edited, so this is the way to bring it in line), and a key the policy wants with a
+    description or an IP allowlist must be edited to have them first."""
     if grace <= timedelta(0) or grace > MAX_GRACE:
         raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
+    rules.require(actor.user, "rotate")
     old = _lock(key)
     now = timezone.now()
     refusal = old.rotation_refusal(now)
     if refusal:
         raise KeyStateError(refusal)
-    if old.expiry_policy == ExpiryPolicy.CUSTOM:
-        expires_at = old.expires_at
-    else:
-        expires_at = _expiry(old.expiry_policy, None, now=now)
-    new, full = _insert_new_key(
+    rules.raise_if(rules.ceiling_errors(actor.user, old.scopes))
+    policy = KeyPolicy.current()
+    expiry_policy, expires_at, capped = _rotated_expiry(old, policy, now)
+    new = _validated_new_key(
         name=old.name,
         description=old.description,
         scopes=old.scopes,
-        expiry_policy=old.expiry_policy,
+        expiry_policy=expiry_policy,
         expires_at=expires_at,
         created_by=actor.user,
         created_by_label=actor.label[:150],
+        owner_id=old.owner_id,
+        granted_by=actor.user,
+        granted_by_label=actor.label[:150],
         alert_volume_per_hour=old.alert_volume_per_hour,
         alert_error_rate_percent=old.alert_error_rate_percent,
         alert_unused_days=old.alert_unused_days,
@@ -267,6 +330,12 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         allowed_ips=old.allowed_ips,
         allowed_origins=old.allowed_origins,
     )
+    errors = rules.new_key_policy_errors(policy, new, now)
+    if errors:
+        rules.raise_if(
+            {f: [f"{m[0]} Edit the key first, then rotate it."] for f, m in errors.items()}
+        )
+    new, full = _insert_new_key(new)
     old.replaced_by = new
     # The old key never outlives its own expiry: a grace end past it would make the Sunset
     # header (and the "works until" message) promise time the key does not have.
@@ -288,107 +357,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         actor=actor,
         key=new,
         after=snapshot(new),
-        message=f"By rotation of {old.display_id}",
+        message=f"By rotation of {old.display_id}"
+        + (f"; expiry capped by the key policy to {capped}" if capped else ""),
     )
     return Rotated(key=new, old_key=old, full_key=full)
-
-
-# --- Background jobs (keys/jobs.py loops over these) ---------------------------------------
-# Each call handles one batch of due keys in one transaction. The rows are taken with
-# select_for_update(skip_locked=True): an overlapping run skips the rows this one holds instead
-# of queueing behind them, and PostgreSQL re-checks the filter on a row another run changed
-# since the query's snapshot, so a key that run already handled no longer matches. Each key is
-# therefore handled once, with one audit entry. (SQLite has no row locks; its IMMEDIATE
-# transactions serialise whole batches, which gives the same guarantee.)
-
-GRACE_ENDED_LABEL = "system"
-GRACE_ENDED_REASON = "grace period ended after rotation"
-
-
-def _lock_due(due: QuerySet[APIKey], batch_size: int) -> list[APIKey]:
-    return list(due.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
-
-
-@transaction.atomic
-def keys_revoke_grace_ended(
-    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
-) -> list[APIKey]:
-    """Revoke up to ``batch_size`` rotated keys whose grace period has ended. The key was
-    already refused from that moment (enforcement reads grace_ends_at on every request), so
-    revoked_at is the grace end, not the time this job happened to run: the record says when
-    the key really stopped working. Returns the keys revoked by this call."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.grace_ended(now), batch_size)
-    for key in batch:
-        key.revoked_at = key.grace_ends_at
-        key.revoked_by_label = GRACE_ENDED_LABEL
-        key.revoke_reason = GRACE_ENDED_REASON
-        key.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
-        key_changed(key.public_id)
-        audit_record(
-            action=AuditAction.REVOKED,
-            actor=actor,
-            key=key,
-            before={"status": "active", "grace_ends_at": key.grace_ends_at},
-            after={"status": "revoked", "revoked_at": key.revoked_at},
-            message=f"revoked: {GRACE_ENDED_REASON}",
-        )
-    return batch
-
-
-@transaction.atomic
-def keys_record_expiries(
-    *, actor: Actor, now: datetime | None = None, batch_size: int = 500
-) -> list[APIKey]:
-    """Write the "expired" audit entry of up to ``batch_size`` keys whose expiry passed, once
-    per key (expiry_recorded_at marks it done). Enforcement never waits for this: the key is
-    refused from expires_at on. Returns the keys recorded by this call."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.expired_unrecorded(now), batch_size)
-    for key in batch:
-        key.expiry_recorded_at = now
-        key.save(update_fields=["expiry_recorded_at"])
-        audit_record(
-            action=AuditAction.EXPIRED,
-            actor=actor,
-            key=key,
-            before={"status": "active"},
-            after={"status": "expired", "expires_at": key.expires_at},
-            message=f"expired at {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        )
-    return batch
-
-
-@transaction.atomic
-def keys_mark_expiry_reminded(
-    *,
-    actor: Actor,
-    within: timedelta,
-    recipients: list[str],
-    now: datetime | None = None,
-    batch_size: int = 500,
-) -> list[APIKey]:
-    """Mark up to ``batch_size`` soon-expiring keys as reminded, each with a "reminder" audit
-    entry. The caller queues the digest in the outbox inside the same transaction (see jobs),
-    so the marks and the mail commit together; the outbox sends it after commit."""
-    now = now or timezone.now()
-    batch = _lock_due(selectors.expiring_soon(now, within), batch_size)
-    sent_to = (
-        f"e-mailed to {len(recipients)} recipient(s)"
-        if recipients
-        else "no recipients configured (API_KEY_ALERT_RECIPIENTS), not e-mailed"
-    )
-    for key in batch:
-        key.expiry_reminder_sent_at = now
-        key.save(update_fields=["expiry_reminder_sent_at"])
-        audit_record(
-            action=AuditAction.REMINDER,
-            actor=actor,
-            key=key,
-            after={"kind": "expiry", "expires_at": key.expires_at, "recipients": len(recipients)},
-            message=(
-                f"expiry reminder: expires {key.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
-                f"{sent_to}"
-            ),
-        )
-    return batch
