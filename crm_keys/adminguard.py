@@ -98,6 +98,8 @@ class GuardedChangelistMixin:
             raise BadFilterValue(name, "filtering by this field is not allowed.") from None
         except IncorrectLookupParameters as exc:
             raise BadFilterValue(*_describe(request, exc)) from None
+        except OverflowError as exc:  # Django's date hierarchy: ?created_at__year=99999999999
+            raise BadFilterValue(*_describe(request, exc)) from None
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         try:

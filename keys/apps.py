@@ -27,8 +27,13 @@ class KeysConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: they need the app registry ready.
         from . import checks  # noqa: F401 - registers the deployment checks
-        from .api import schema  # noqa: F401 - registers the OpenAPI authentication extension
+        from .api import (
+            denials,
+            schema,  # noqa: F401 - registers the OpenAPI authentication extension
+        )
         from .usage import recorder
 
         make_var_dirs()
         recorder.install_process_hooks()
+        if denials.write_pending not in recorder.after_ship:
+            recorder.after_ship.append(denials.write_pending)

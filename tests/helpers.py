@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -245,3 +246,100 @@ def call_api(
             return response.status, dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers)
+
+
+# --- a real server ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The test database, as DATABASE_URL for another process (tests using it must be
+    ``transactional_db``, so what they write is committed)."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{cfg['NAME']}"
+    return (
+        f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
+    )
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
+    """The app under gunicorn (DEBUG off) on the test database; yields its base URL. ``env``
+    adds to or overrides the environment (e.g. ``API_KEY_AUTH_FAILURES_PER_MINUTE="10"``).
+    Stopped with SIGTERM at the end, so its exit hooks run."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crm_keys.settings",
+        "CRM_KEYS_READ_DOTENV": "0",
+        "CRM_KEYS_VAR_DIR": str(tmp_path),
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": "gunicorn-test-secret",
+        "API_KEY_PEPPER": settings.API_KEYS["PEPPER"],
+        "DATABASE_URL": test_database_url(),
+        "API_KEY_USAGE_SHIP_INTERVAL": "0",
+        **env,
+    }
+    if not full_env.get("REDIS_URL"):
+        full_env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "gunicorn", "crm_keys.wsgi", "-w", str(workers)]
+    command += ["-b", f"127.0.0.1:{port}", "--error-logfile", str(tmp_path / "error.log")]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # up to ~30 s to start; nothing asserts on the time
+            try:
+                urllib.request.urlopen(base + "/api/v1/key/", timeout=2)
+            except urllib.error.HTTPError:
+                break  # 401: it is up
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.1)
+        else:
+            server.kill()
+        if server.poll() is not None:
+            log = tmp_path / "error.log"
+            pytest.fail(
+                "gunicorn did not start: " + (log.read_text()[-2000:] if log.exists() else "")
+            )
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def http(
+    base_url: str,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, bytes]:
+    """One request with the stdlib (no browser headers): (status, body)."""
+    request = urllib.request.Request(
+        base_url + path, data=data, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
