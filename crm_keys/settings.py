@@ -17,9 +17,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CRM_KEYS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-if env.bool("CRM_KEYS_READ_DOTENV", default=True) and (BASE_DIR / ".env").exists():
-    # Existing environment variables win over the file.
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The .env that `make run` writes (DEBUG on, throwaway secrets) is read only when asked for
+# (the Makefile sets CRM_KEYS_READ_DOTENV=1): a copy left on a production machine must not turn
+# DEBUG on. `check --deploy` warns when one was read. Existing variables win over the file.
+DOTENV_FILE = Path(env.str("CRM_KEYS_DOTENV", default=str(BASE_DIR / ".env")))
+DOTENV_READ = env.bool("CRM_KEYS_READ_DOTENV", default=False) and DOTENV_FILE.exists()
+if DOTENV_READ:
+    environ.Env.read_env(DOTENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -161,6 +165,8 @@ else:
 # Every entry, its default and its meaning: keys/conf.py (the only reader of API_KEYS). Here only
 # what the environment sets; an unset variable leaves the default.
 _API_KEYS_FROM_ENV = {
+    # HMAC-SHA256 pepper of key hashes; unset, SECRET_KEY serves (check --deploy warns).
+    "PEPPER": ("API_KEY_PEPPER", env.str),
     "ALERT_RECIPIENTS": ("API_KEY_ALERT_RECIPIENTS", env.list),
     "ALERT_FROM": ("API_KEY_ALERT_FROM", env.str),
     "USAGE_RETENTION_DAYS": ("API_KEY_USAGE_RETENTION_DAYS", env.int),
@@ -170,13 +176,9 @@ _API_KEYS_FROM_ENV = {
     "USAGE_SHIP_INTERVAL": ("API_KEY_USAGE_SHIP_INTERVAL", env.float),
 }
 API_KEYS = {
-    # HMAC-SHA256 pepper for key hashes. Changing it invalidates every key (see SECURITY.md).
-    "PEPPER": env.str("API_KEY_PEPPER", default="") or SECRET_KEY,
-    **{
-        name: cast(variable)
-        for name, (variable, cast) in _API_KEYS_FROM_ENV.items()
-        if variable in os.environ
-    },
+    name: cast(variable)
+    for name, (variable, cast) in _API_KEYS_FROM_ENV.items()
+    if variable in os.environ
 }
 
 # --- Django REST framework ------------------------------------------------------------------
