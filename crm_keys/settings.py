@@ -181,6 +181,14 @@ API_KEYS = {
     if variable in os.environ
 }
 
+# --- Audit log ------------------------------------------------------------------------------
+# The key of the chain's MAC (audit/chain.py), kept out of the database. Unset: derived from
+# API_KEY_PEPPER (or SECRET_KEY). Previous keys still verify the entries they signed.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+AUDIT_CHAIN_PREVIOUS_KEYS = env.list("AUDIT_CHAIN_PREVIOUS_KEYS", default=[])
+# Where the daily job appends the chain head (also logged on the "audit" logger).
+AUDIT_HEAD_FILE = env.str("AUDIT_HEAD_FILE", default=str(VAR_DIR / "audit-head.log"))
+
 # --- Django REST framework ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keys.api.authentication.APIKeyAuthentication"],
@@ -284,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Daily: prune hourly usage rows older than the retention setting.
     "prune-usage": {"task": "keys.tasks.prune_usage", "schedule": crontab(hour=3, minute=30)},
+    # Daily: verify the audit chain against the last recorded head; record (file + log) today's.
+    "record-audit-head": {
+        "task": "keys.tasks.record_audit_head",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
 
 # --- E-mail ---------------------------------------------------------------------------------
