@@ -29,6 +29,8 @@ class AuditAction(models.TextChoices):
     REMINDER = "reminder", "Reminder sent"
     ACCESS_DENIED = "access_denied", "Access denied"
     POLICY_CHANGED = "policy_changed", "Key policy changed"
+    LOGIN_LOCKED_OUT = "login_locked_out", "Admin login locked"
+    LOGIN_UNLOCKED = "login_unlocked", "Admin login unlocked"
 
 
 class AppendOnlyError(Exception):

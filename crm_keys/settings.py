@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "audit",
     "keys",
     "crm",
@@ -68,6 +69,8 @@ MIDDLEWARE = [
     "crm_keys.adminguard.AdminQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out admin login into the lockout page (audit/logins.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm_keys.urls"
@@ -146,6 +149,24 @@ WHITENOISE_USE_FINDERS = True
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 
 LOGIN_URL = "admin:login"
+
+# --- Admin login brute-force protection (django-axes; audit/logins.py) ----------------------
+# Failed logins are counted per username and per client address; at the limit that username,
+# or that address, is locked for the cool-off (each further attempt restarts it), even with the
+# right password. One audit entry per lockout; `manage.py unlock_login` ends one early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "audit.logins.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "audit.logins.lockout_response"
+AXES_VERBOSE = False
+# No axes pages in the admin: deleting an attempt there would unlock without an audit entry.
+AXES_ENABLE_ADMIN = False
 
 # --- Redis (optional) -----------------------------------------------------------------------
 # Celery broker and usage counters. Without it: a filesystem broker under var/ and an
