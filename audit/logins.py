@@ -38,9 +38,10 @@ def locked_message() -> str:
     )
 
 
-def login_client_ip(request: HttpRequest) -> str:
-    """The address axes counts: the one the API's limiter uses (trusted proxies honoured)."""
-    return client_ip(request) or "unknown"
+def login_client_ip(request: HttpRequest) -> str | None:
+    """The address axes counts: the one the API's limiter uses (trusted proxies honoured).
+    None when unreadable (axes stores it in an IP column): the username lockout still holds."""
+    return client_ip(request)
 
 
 def lockout_response(
@@ -70,7 +71,7 @@ def _audit_lockout(request: HttpRequest, username: str | None, ip_address: str |
         action=AuditAction.LOGIN_LOCKED_OUT,
         actor=Actor(
             label="anonymous",
-            ip=None if ip_address in (None, "unknown") else ip_address,
+            ip=ip_address or None,
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         ),
         message=(
