@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -25,17 +26,22 @@ def normalize_ip(text: str | None) -> str | None:
     (``::ffff:192.0.2.1``) becomes the IPv4 address it is."""
     if not text:
         return None
-    text = text.strip()
-    match = _V4_WITH_PORT.fullmatch(text) or _V6_IN_BRACKETS.fullmatch(text)
-    if match:
-        text = match.group(1)
-    text = text.split("%", 1)[0]
     try:
-        address = ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)  # the usual case, on every API request
     except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        text = text.strip()
+        match = _V4_WITH_PORT.fullmatch(text) or _V6_IN_BRACKETS.fullmatch(text)
+        if match:
+            text = match.group(1)
+        try:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+        except ValueError:
+            return None
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if address.scope_id:
+            return str(ipaddress.IPv6Address(int(address)))
     return str(address)
 
 
@@ -57,10 +63,16 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def limiter_bucket(ip: str | None) -> str:
     """Where the failure limiter counts a client: an IPv4 address, an IPv6 /64 (one subscriber
-    gets a whole /64 and can rotate through it), or the shared bucket for unreadable ones."""
+    gets a whole /64 and can rotate through it), or the shared bucket for unreadable ones.
+    ``ip`` is normalised (``client_ip``)."""
     if ip is None:
         return UNPARSED_BUCKET
-    address = ipaddress.ip_address(ip)
-    if address.version == 6:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return ip
+    if ":" not in ip:
+        return ip
+    return _ipv6_64(ip)
+
+
+@lru_cache(maxsize=4096)
+def _ipv6_64(ip: str) -> str:
+    prefix = int(ipaddress.IPv6Address(ip)) & ~((1 << 64) - 1)
+    return f"{ipaddress.IPv6Address(prefix)}/64"
