@@ -130,7 +130,10 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
         (None, {"fields": ["created_at", "action_column", "actor_label", "ip", "user_agent"]}),
         ("Key", {"fields": ["key_column", "message"]}),
         ("Change", {"fields": ["changes"]}),
-        ("Integrity", {"classes": ["collapse"], "fields": ["seq", "prev_hash", "entry_hash"]}),
+        (
+            "Integrity",
+            {"classes": ["collapse"], "fields": ["seq", "prev_hash", "entry_hash", "mac"]},
+        ),
     ]
 
     class Media:

@@ -30,8 +30,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (or run `make run`, which writes "
-            "a local .env for development), or set DJANGO_DEBUG=1 for a throwaway dev key."
+            "SECRET_KEY is not set. Set it in the environment; for development, `make run` "
+            "writes a local .env, which settings read with CRM_KEYS_READ_DOTENV=1 (the "
+            "Makefile sets it), or set DJANGO_DEBUG=1 for a throwaway dev key."
         )
     SECRET_KEY = "django-insecure-dev-only-not-for-production"  # noqa: S105
 
