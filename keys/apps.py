@@ -29,11 +29,13 @@ class KeysConfig(AppConfig):
         from . import checks  # noqa: F401 - registers the deployment checks
         from .api import (
             denials,
+            protections,
             schema,  # noqa: F401 - registers the OpenAPI authentication extension
         )
         from .usage import recorder
 
         make_var_dirs()
         recorder.install_process_hooks()
-        if denials.write_pending not in recorder.after_ship:
-            recorder.after_ship.append(denials.write_pending)
+        for hook in (denials.write_pending, protections.failures.publish_known_good):
+            if hook not in recorder.after_ship:
+                recorder.after_ship.append(hook)

@@ -17,6 +17,9 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -95,19 +98,24 @@ class FailureGate:
     """Throttles a client address (``crm_keys.net.limiter_bucket``) whose failed
     authentications exceed the limit, without shutting out the keys that work from it.
 
-    While an address is throttled, a request goes on to the key check only with a key this
-    process has already seen verify *from that address* (``known_good``: address and public id
-    -> the key's hash, compared with the presented key's HMAC in memory); everything else gets
-    429 before any lookup, so the flood costs no query. A known-good key that then fails
-    (revoked meanwhile) is forgotten. The check on every request is a dict lookup; only
-    failures touch the shared counter."""
+    While an address is throttled, a request goes on to the key check only with a key already
+    seen to verify *from that address* (``_known_good``: address and public id -> a tag of the
+    key's hash, compared with the presented key's in memory); everything else gets 429 before
+    any lookup, so the flood costs no query. A known-good key that then fails (revoked
+    meanwhile) is forgotten. With Redis, each process's shipper thread publishes what it
+    learned (``publish_known_good``, a hash per address, a day's TTL) and a process loads an
+    address's entries when it starts throttling it, so a process that never saw a key work
+    (started during the flood) still serves it. The check on every request is a dict lookup;
+    only failures touch the shared counter."""
 
     MAX_KNOWN_GOOD = 50_000
+    SHARED_TTL = 86400
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blocked: dict[str, float] = {}
         self._known_good: dict[tuple[str, str], str] = {}
+        self._unpublished: set[tuple[str, str]] = set()
 
     def retry_after(self, bucket: str) -> int | None:
         until = self._blocked.get(bucket)
@@ -126,33 +134,84 @@ class FailureGate:
         allowed, retry_after = hit(f"authfail:{bucket}", limit, 60)
         if allowed:
             return None
+        newly = bucket not in self._blocked
         with self._lock:
             if len(self._blocked) > 100_000:
                 self._blocked.clear()
             self._blocked[bucket] = time.time() + retry_after
+        if newly:
+            self._load_shared(bucket)
         return retry_after
 
     def is_known_good(self, bucket: str, public_id: str, raw_key: str) -> bool:
         stored = self._known_good.get((bucket, public_id))
-        return stored is not None and crypto.key_matches(raw_key, stored)
+        return stored is not None and hmac.compare_digest(_tag(crypto.hash_key(raw_key)), stored)
 
     def remember_good(self, bucket: str, key: APIKey) -> None:
-        entry = (bucket, key.public_id)
-        if self._known_good.get(entry) == key.key_hash:
+        entry, tag = (bucket, key.public_id), _tag(key.key_hash)
+        if self._known_good.get(entry) == tag:
             return
         with self._lock:
             if len(self._known_good) >= self.MAX_KNOWN_GOOD:
                 self._known_good.clear()
-            self._known_good[entry] = key.key_hash
+            self._known_good[entry] = tag
+            if len(self._unpublished) < self.MAX_KNOWN_GOOD:
+                self._unpublished.add(entry)
 
     def forget(self, bucket: str, public_id: str) -> None:
         with self._lock:
             self._known_good.pop((bucket, public_id), None)
+            self._unpublished.discard((bucket, public_id))
+        client = get_redis()
+        if client is not None:
+            # On failure the entry expires; a revoked key fails its lookup anyway.
+            with contextlib.suppress(redis.RedisError):
+                client.hdel(f"icrm:authok:{bucket}", public_id)
+
+    def publish_known_good(self, *, final: bool = False) -> None:
+        """Off the request path (the usage shipper's hook): share what this process learned."""
+        client = get_redis()
+        if client is None or not self._unpublished:
+            return
+        with self._lock:
+            entries = {e: self._known_good[e] for e in self._unpublished if e in self._known_good}
+            self._unpublished.clear()
+        try:
+            pipe = client.pipeline(transaction=False)
+            for (bucket, public_id), tag in entries.items():
+                pipe.hset(f"icrm:authok:{bucket}", public_id, tag)
+                pipe.expire(f"icrm:authok:{bucket}", self.SHARED_TTL)
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("could not share known-good keys: %s", type(exc).__name__)
+            with self._lock:
+                self._unpublished.update(entries)
+
+    def _load_shared(self, bucket: str) -> None:
+        """Once per throttling of an address in this process: the keys other processes have
+        seen work from it (one round trip, on the failure that started the throttle)."""
+        client = get_redis()
+        if client is None:
+            return
+        try:
+            shared = client.hgetall(f"icrm:authok:{bucket}")
+        except redis.RedisError:
+            return
+        with self._lock:
+            for public_id, tag in list(shared.items())[:1000]:
+                self._known_good[(bucket, public_id.decode())] = tag.decode()
 
     def clear(self) -> None:
         with self._lock:
             self._blocked.clear()
             self._known_good.clear()
+            self._unpublished.clear()
+
+
+@lru_cache(maxsize=65536)
+def _tag(key_hash: str) -> str:
+    """What the gate keeps of a key: a hash of its hash (not the stored hash itself)."""
+    return hashlib.sha256(b"crm-keys known good:" + key_hash.encode()).hexdigest()[:32]
 
 
 failures = FailureGate()

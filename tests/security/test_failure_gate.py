@@ -14,8 +14,9 @@ from django.test import override_settings
 
 from audit.models import AuditAction, AuditEntry
 from crm_keys.net import client_ip, limiter_bucket, normalize_ip
+from crm_keys.redis_client import get_redis
 from keys import crypto, services
-from keys.api import denials
+from keys.api import denials, protections
 from tests.helpers import bearer, gunicorn, http, wait_for
 
 URL = "/api/v1/contacts/"
@@ -256,3 +257,56 @@ def test_over_http_allowlist_refusals_are_written_off_the_request_in_aggregate(
     # Stopped: the rest of the hour's count was written at exit.
     assert entries.count() <= 2
     assert sum(e.after["refused"] for e in entries) == 300
+
+
+@pytest.mark.usefixtures("one_minute_window")
+def test_with_redis_a_fresh_process_knows_the_keys_that_work_from_an_address(
+    api: Any, make_key: Any, settings: Any
+) -> None:
+    """A web process started during a flood (a deploy, a recycled worker) never saw the
+    healthy key work; with Redis it learns from the others when it throttles the address."""
+    settings.REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
+    client = get_redis()
+    for name in client.scan_iter("icrm:*203.0.113.12*"):  # what an earlier run left
+        client.delete(name)
+    _, healthy = make_key(name="Healthy")
+    where = {"REMOTE_ADDR": "203.0.113.12"}
+    with limit_failures(3):
+        assert api.get(URL, **where, **bearer(healthy)).status_code == 200
+        protections.failures.publish_known_good()  # the first process's shipper thread
+        protections.failures.clear()  # now we are a fresh process: nothing in memory
+        assert flood(api, 5, **where)[-1] == 429
+        assert api.get(URL, **where, **bearer(healthy)).status_code == 200
+        assert flood(api, 3, **where) == [429] * 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_http_two_workers_share_the_keys_that_work(tmp_path: Any, make_key: Any) -> None:
+    """Gunicorn with two workers and Redis: the healthy key worked once, in one of them; during
+    the flood both serve it."""
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
+    bucket = "198.51.100.202"
+    with override_settings(REDIS_URL=redis_url):
+        client = get_redis()
+        for name in client.scan_iter(f"icrm:*{bucket}*"):
+            client.delete(name)
+    _, healthy = make_key(name="Healthy integration")
+    env = {
+        "TRUSTED_PROXY_COUNT": "1",
+        "API_KEY_AUTH_FAILURES_PER_MINUTE": "30",
+        "API_KEY_USAGE_SHIP_INTERVAL": "0.2",
+        "REDIS_URL": redis_url,
+    }
+
+    def call(key: str) -> int:
+        headers = {"X-Forwarded-For": bucket, "Authorization": f"Bearer {key}"}
+        return http(base, URL, headers=headers)[0]
+
+    with gunicorn(tmp_path, workers=2, **env) as base:
+        a_fresh_minute()
+        assert call(healthy) == 200
+        assert wait_for(lambda: client.exists(f"icrm:authok:{bucket}"))  # shared by its shipper
+        bad = [call(crypto.make_key().full) for _ in range(60)]
+        assert set(bad[31:]) == {429}
+        served = [call(healthy) for _ in range(40)]
+        assert served == [200] * 40
