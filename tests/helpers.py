@@ -251,27 +251,6 @@ def call_api(
 # --- a real server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_database_url() -> str:
-    """The test database, as DATABASE_URL for another process (tests using it must be
-    ``transactional_db``, so what they write is committed)."""
-    from django.db import connection
-
-    cfg = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{cfg['NAME']}"
-    return (
-        f"postgres://{cfg['USER']}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}/{cfg['NAME']}"
-    )
-
-
 @contextlib.contextmanager
 def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
     """The app under gunicorn (DEBUG off) on the test database; yields its base URL. ``env``
@@ -280,25 +259,13 @@ def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
     import subprocess
     import sys
 
-    from django.conf import settings
-
     port = free_port()
-    full_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm_keys.settings",
-        "CRM_KEYS_READ_DOTENV": "0",
-        "CRM_KEYS_VAR_DIR": str(tmp_path),
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": "gunicorn-test-secret",
-        "API_KEY_PEPPER": settings.API_KEYS["PEPPER"],
-        "DATABASE_URL": test_database_url(),
-        "API_KEY_USAGE_SHIP_INTERVAL": "0",
-        **env,
-    }
+    full_env = process_env(tmp_path, SECRET_KEY="gunicorn-test-secret", **env)
     if not full_env.get("REDIS_URL"):
         full_env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "gunicorn", "crm_keys.wsgi", "-w", str(workers)]
     command += ["-b", f"127.0.0.1:{port}", "--error-logfile", str(tmp_path / "error.log")]
+    command += ["--no-control-socket"]  # never take over another instance's (see README)
     server = subprocess.Popen(
         command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
