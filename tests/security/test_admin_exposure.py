@@ -138,6 +138,8 @@ ALERT_URL = reverse("admin:keys_alert_changelist")
         (AUDIT_URL, {"q": "a\x00b"}, "q"),
         (AUDIT_URL, {"actor": "x" * 5000}, "actor"),
         (AUDIT_URL, {"created_at__year": "9" * 30}, "created_at__year"),
+        (AUDIT_URL, {"ip": "²"}, "ip"),
+        (AUDIT_URL, {"ip__in": "10.0.0.1,nope"}, "ip__in"),
         (LIST_URL, {"q": "\x00"}, "q"),
         (LIST_URL, {"status": "\x1b[31m"}, "status"),
         (LIST_URL, {"name": "\x00"}, "name"),
