@@ -140,7 +140,7 @@ def test_chains_written_before_the_mac_still_verify(sixty_entries: dict[str, Any
     raw_sql("UPDATE audit_auditentry SET mac = ''")
     with pytest.raises(CommandError, match="#1"):
         audit("verify")
-    migration = importlib.import_module("audit.migrations.0004_sec_chain_mac")
+    migration = importlib.import_module("audit.migrations.0005_sec_chain_mac")
     from django.apps import apps
     from django.db import connection
 

@@ -34,7 +34,7 @@ def sign_existing_entries(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0003_entries_plural_name")]
+    dependencies = [("audit", "0004_i16_policy_changed")]
 
     operations = [
         migrations.AddField(
