@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The development .env (written by the `.env` target below) is read only by what make starts:
+# settings ignore it unless this is set, so a stray .env never turns DEBUG on in production.
+export CRM_KEYS_READ_DOTENV ?= 1
 
 .PHONY: run test lint format bench venv migrate demo clean
 

@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from crm_keys.adminguard import BadFilterValue, GuardedChangelistMixin
 from keys.crypto import display_id, public_id_from_ref
 
 from .models import AuditEntry
@@ -33,6 +34,14 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def key_number(value: str) -> int:
+    """``?key_id=`` as the key page links it: a key's number (ASCII digits only: "²" is a
+    digit to ``str.isdigit`` but not to ``int``), within the column's range."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise BadFilterValue("key_id", "expected a key number, as in ?key_id=42.")
+    return int(value)
 
 
 class ActorFilter(admin.SimpleListFilter):
@@ -76,9 +85,9 @@ class KeyFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         # Only the selected key: listing every key ever made would not fit a sidebar.
         value = self.value()
-        if not value or not value.isdigit():
+        if not value:
             return []
-        entry = AuditEntry.objects.filter(key_id=int(value)).order_by("-seq").first()
+        entry = AuditEntry.objects.filter(key_id=key_number(value)).order_by("-seq").first()
         if entry is None:
             return [(value, f"Key #{value}")]
         return [(value, f"{entry.key_name} ({display_id(entry.key_public_id)})")]
@@ -86,9 +95,7 @@ class KeyFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value:
-            if not value.isdigit():
-                return queryset.none()
-            queryset = queryset.filter(key_id=int(value))
+            queryset = queryset.filter(key_id=key_number(value))
         public_id = public_id_from_ref(self.used_parameters.get("key_public_id", ""))
         if public_id:
             queryset = queryset.filter(key_public_id=public_id)
@@ -109,7 +116,7 @@ def _pretty(value: Any) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["time_column", "actor_label", "action_column", "key_column", "ip"]
     list_display_links = ["time_column"]
     list_filter = ["action", ActorFilter, ("created_at", admin.DateFieldListFilter), KeyFilter]
@@ -123,7 +130,10 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["created_at", "action_column", "actor_label", "ip", "user_agent"]}),
         ("Key", {"fields": ["key_column", "message"]}),
         ("Change", {"fields": ["changes"]}),
-        ("Integrity", {"classes": ["collapse"], "fields": ["seq", "prev_hash", "entry_hash"]}),
+        (
+            "Integrity",
+            {"classes": ["collapse"], "fields": ["seq", "prev_hash", "entry_hash", "mac"]},
+        ),
     ]
 
     class Media:

@@ -1,8 +1,9 @@
 """The append-only audit log.
 
 Entries are written only by ``audit.services.audit_record``. Each stores a SHA-256 hash over its
-own canonical content and the previous entry's hash, so ``manage.py audit verify`` can tell
-when an entry was changed, removed or inserted. The application refuses to update or delete
+own canonical content and the previous entry's hash, and a MAC of that hash under a key kept
+out of the database, so ``manage.py audit verify`` can tell when an entry was changed, removed,
+inserted or rewritten (``audit/chain.py``). The application refuses to update or delete
 entries (model, queryset and admin); on PostgreSQL a trigger refuses it at the database too.
 """
 
@@ -28,6 +29,8 @@ class AuditAction(models.TextChoices):
     REMINDER = "reminder", "Reminder sent"
     ACCESS_DENIED = "access_denied", "Access denied"
     POLICY_CHANGED = "policy_changed", "Key policy changed"
+    LOGIN_LOCKED_OUT = "login_locked_out", "Admin login locked"
+    LOGIN_UNLOCKED = "login_unlocked", "Admin login unlocked"
 
 
 class AppendOnlyError(Exception):
@@ -62,6 +65,9 @@ class AuditEntry(models.Model):
     message = models.CharField(max_length=500, blank=True)
     prev_hash = models.CharField(max_length=64, editable=False)
     entry_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # "<key id>:<HMAC-SHA256 of entry_hash under the chain key>" (audit/chain.py): the chain
+    # key is not in the database, so whoever can write this table cannot forge it.
+    mac = models.CharField(max_length=80, editable=False, default="")
 
     objects = AuditEntryQuerySet.as_manager()
 

@@ -75,6 +75,7 @@ def audit_record(
             "prev_hash": last["entry_hash"] if last else chain.GENESIS,
         }
         values["entry_hash"] = chain.entry_hash(values)
+        values["mac"] = chain.entry_mac(values["entry_hash"])
         entry = AuditEntry(**values)
         entry.save(force_insert=True)
         return entry

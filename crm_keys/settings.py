@@ -17,17 +17,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CRM_KEYS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-if env.bool("CRM_KEYS_READ_DOTENV", default=True) and (BASE_DIR / ".env").exists():
-    # Existing environment variables win over the file.
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The .env that `make run` writes (DEBUG on, throwaway secrets) is read only when asked for
+# (the Makefile sets CRM_KEYS_READ_DOTENV=1): a copy left on a production machine must not turn
+# DEBUG on. `check --deploy` warns when one was read. Existing variables win over the file.
+DOTENV_FILE = Path(env.str("CRM_KEYS_DOTENV", default=str(BASE_DIR / ".env")))
+DOTENV_READ = env.bool("CRM_KEYS_READ_DOTENV", default=False) and DOTENV_FILE.exists()
+if DOTENV_READ:
+    environ.Env.read_env(DOTENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (or run `make run`, which writes "
-            "a local .env for development), or set DJANGO_DEBUG=1 for a throwaway dev key."
+            "SECRET_KEY is not set. Set it in the environment; for development, `make run` "
+            "writes a local .env, which settings read with CRM_KEYS_READ_DOTENV=1 (the "
+            "Makefile sets it), or set DJANGO_DEBUG=1 for a throwaway dev key."
         )
     SECRET_KEY = "django-insecure-dev-only-not-for-production"  # noqa: S105
 
@@ -46,6 +51,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "audit",
     "keys",
     "crm",
@@ -60,8 +66,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Admin query parameters with NUL or of absurd length: a clear 400 before any view.
+    "crm_keys.adminguard.AdminQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out admin login into the lockout page (audit/logins.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm_keys.urls"
@@ -141,6 +151,24 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 
 LOGIN_URL = "admin:login"
 
+# --- Admin login brute-force protection (django-axes; audit/logins.py) ----------------------
+# Failed logins are counted per username and per client address; at the limit that username,
+# or that address, is locked for the cool-off (each further attempt restarts it), even with the
+# right password. One audit entry per lockout; `manage.py unlock_login` ends one early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "audit.logins.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "audit.logins.lockout_response"
+AXES_VERBOSE = False
+# No axes pages in the admin: deleting an attempt there would unlock without an audit entry.
+AXES_ENABLE_ADMIN = False
+
 # --- Redis (optional) -----------------------------------------------------------------------
 # Celery broker and usage counters. Without it: a filesystem broker under var/ and an
 # in-process usage buffer.
@@ -159,6 +187,8 @@ else:
 # Every entry, its default and its meaning: keys/conf.py (the only reader of API_KEYS). Here only
 # what the environment sets; an unset variable leaves the default.
 _API_KEYS_FROM_ENV = {
+    # HMAC-SHA256 pepper of key hashes; unset, SECRET_KEY serves (check --deploy warns).
+    "PEPPER": ("API_KEY_PEPPER", env.str),
     "ALERT_RECIPIENTS": ("API_KEY_ALERT_RECIPIENTS", env.list),
     "ALERT_FROM": ("API_KEY_ALERT_FROM", env.str),
     "USAGE_RETENTION_DAYS": ("API_KEY_USAGE_RETENTION_DAYS", env.int),
@@ -168,14 +198,18 @@ _API_KEYS_FROM_ENV = {
     "USAGE_SHIP_INTERVAL": ("API_KEY_USAGE_SHIP_INTERVAL", env.float),
 }
 API_KEYS = {
-    # HMAC-SHA256 pepper for key hashes. Changing it invalidates every key (see SECURITY.md).
-    "PEPPER": env.str("API_KEY_PEPPER", default="") or SECRET_KEY,
-    **{
-        name: cast(variable)
-        for name, (variable, cast) in _API_KEYS_FROM_ENV.items()
-        if variable in os.environ
-    },
+    name: cast(variable)
+    for name, (variable, cast) in _API_KEYS_FROM_ENV.items()
+    if variable in os.environ
 }
+
+# --- Audit log ------------------------------------------------------------------------------
+# The key of the chain's MAC (audit/chain.py), kept out of the database. Unset: derived from
+# API_KEY_PEPPER (or SECRET_KEY). Previous keys still verify the entries they signed.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+AUDIT_CHAIN_PREVIOUS_KEYS = env.list("AUDIT_CHAIN_PREVIOUS_KEYS", default=[])
+# Where the daily job appends the chain head (also logged on the "audit" logger).
+AUDIT_HEAD_FILE = env.str("AUDIT_HEAD_FILE", default=str(VAR_DIR / "audit-head.log"))
 
 # --- Django REST framework ------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -280,6 +314,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Daily: prune hourly usage rows older than the retention setting.
     "prune-usage": {"task": "keys.tasks.prune_usage", "schedule": crontab(hour=3, minute=30)},
+    # Daily: verify the audit chain against the last recorded head; record (file + log) today's.
+    "record-audit-head": {
+        "task": "keys.tasks.record_audit_head",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
 
 # --- E-mail ---------------------------------------------------------------------------------

@@ -38,3 +38,4 @@ if not REDIS_URL:  # the folders are made by KeysConfig.ready()
         "store_processed": False,
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(_run_dir / "celerybeat-schedule")
+AUDIT_HEAD_FILE = str(_run_dir / "audit-head.log")

@@ -27,8 +27,15 @@ class KeysConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: they need the app registry ready.
         from . import checks  # noqa: F401 - registers the deployment checks
-        from .api import schema  # noqa: F401 - registers the OpenAPI authentication extension
+        from .api import (
+            denials,
+            protections,
+            schema,  # noqa: F401 - registers the OpenAPI authentication extension
+        )
         from .usage import recorder
 
         make_var_dirs()
         recorder.install_process_hooks()
+        for hook in (denials.write_pending, protections.failures.publish_known_good):
+            if hook not in recorder.after_ship:
+                recorder.after_ship.append(hook)

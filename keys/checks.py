@@ -1,5 +1,8 @@
 """Deployment checks (``manage.py check --deploy``).
 
+The configuration traps of a production machine: an API key pepper that is really SECRET_KEY
+(keys.W004), settings read from a development .env (keys.W005), and a Redis that forgets.
+
 Redis holds usage counts between a process's ship (every second) and the next flush into the
 database (every 10 s), and the broker's queued jobs. A Redis restart without persistence loses
 them: the fault-injection run lost 18 % of 57,091 requests that way, and none with AOF. So
@@ -14,7 +17,9 @@ from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, Warning, register
+
+from .conf import key_settings
 
 REQUIREMENT = (
     "Run Redis with `appendonly yes` and `appendfsync everysec` (or `always`); see the "
@@ -78,5 +83,35 @@ def redis_persistence(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
             "sync, usage counts among them.",
             hint=REQUIREMENT,
             id="keys.W002",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_pepper(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if key_settings.PEPPER:
+        return []
+    return [
+        Warning(
+            "API_KEY_PEPPER is not set: API key hashes are keyed with SECRET_KEY, so rotating "
+            "SECRET_KEY would invalidate every API key at once.",
+            hint="Set API_KEY_PEPPER to its own long random value (for existing keys: the "
+            "current SECRET_KEY, then rotate SECRET_KEY freely). See SECURITY.md.",
+            id="keys.W004",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_dotenv(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not getattr(settings, "DOTENV_READ", False):
+        return []
+    return [
+        Warning(
+            f"Settings were read from {settings.DOTENV_FILE} (CRM_KEYS_READ_DOTENV=1), the "
+            "development file `make run` writes, which turns DEBUG on.",
+            hint="In production set every variable in the environment and leave "
+            "CRM_KEYS_READ_DOTENV unset.",
+            id="keys.W005",
         )
     ]

@@ -17,7 +17,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
-    # HMAC-SHA256 pepper of key hashes (settings.py: API_KEY_PEPPER, falling back to SECRET_KEY).
+    # HMAC-SHA256 pepper of key hashes (API_KEY_PEPPER). Empty: SECRET_KEY serves, and
+    # `check --deploy` warns (rotating the secret key would then invalidate every key).
     "PEPPER": "",
     # Where alert and reminder e-mails go, and who sends them ("": DEFAULT_FROM_EMAIL).
     "ALERT_RECIPIENTS": [],

@@ -17,6 +17,8 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from .conf import key_settings
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -101,7 +103,8 @@ def looks_like_key(value: str) -> bool:
 
 
 def _pepper() -> bytes:
-    return key_settings.PEPPER.encode()  # read when called, never at import
+    # Read when called, never at import. Without a pepper of its own, SECRET_KEY serves.
+    return (key_settings.PEPPER or settings.SECRET_KEY).encode()
 
 
 def hash_key(full: str, *, pepper: bytes | None = None) -> str:

@@ -57,6 +57,14 @@ def send_outbox() -> Any:
     return outbox.deliver()
 
 
+@shared_task(name="keys.tasks.record_audit_head")
+def record_audit_head() -> Any:
+    """Verify the audit chain against the head recorded last, and record today's (daily)."""
+    from audit.anchor import record_head
+
+    return record_head()
+
+
 JOBS = {
     "revoke_grace_ended": revoke_grace_ended,
     "record_expiries": record_expiries,
@@ -65,4 +73,5 @@ JOBS = {
     "daily_reminders": daily_reminders,
     "prune_usage": prune_usage,
     "send_outbox": send_outbox,
+    "record_audit_head": record_audit_head,
 }

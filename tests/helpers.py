@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -245,3 +246,67 @@ def call_api(
             return response.status, dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers)
+
+
+# --- a real server ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
+    """The app under gunicorn (DEBUG off) on the test database; yields its base URL. ``env``
+    adds to or overrides the environment (e.g. ``API_KEY_AUTH_FAILURES_PER_MINUTE="10"``).
+    Stopped with SIGTERM at the end, so its exit hooks run."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    full_env = process_env(tmp_path, SECRET_KEY="gunicorn-test-secret", **env)
+    if not full_env.get("REDIS_URL"):
+        full_env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "gunicorn", "crm_keys.wsgi", "-w", str(workers)]
+    command += ["-b", f"127.0.0.1:{port}", "--error-logfile", str(tmp_path / "error.log")]
+    command += ["--no-control-socket"]  # never take over another instance's (see README)
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # up to ~30 s to start; nothing asserts on the time
+            try:
+                urllib.request.urlopen(base + "/api/v1/key/", timeout=2)
+            except urllib.error.HTTPError:
+                break  # 401: it is up
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.1)
+        else:
+            server.kill()
+        if server.poll() is not None:
+            log = tmp_path / "error.log"
+            pytest.fail(
+                "gunicorn did not start: " + (log.read_text()[-2000:] if log.exists() else "")
+            )
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def http(
+    base_url: str,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, bytes]:
+    """One request with the stdlib (no browser headers): (status, body)."""
+    request = urllib.request.Request(
+        base_url + path, data=data, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()

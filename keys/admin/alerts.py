@@ -7,12 +7,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.admin import ReadOnlyAdminMixin
+from crm_keys.adminguard import GuardedChangelistMixin
 
 from ..models import Alert
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts are raised and resolved by the background jobs; admins read them here."""
 
     list_display = ["kind", "key_link", "what_happened", "opened_at", "resolved_at"]

@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 
 from audit.actors import Actor
 from audit.models import AuditEntry
+from crm_keys.adminguard import GuardedChangelistMixin
 
 from .. import services
 from ..crypto import public_id_from_ref
@@ -31,7 +32,7 @@ from .views import KeyAdminViews
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
+class APIKeyAdmin(KeyAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
     form = KeyChangeForm
     change_list_template = "admin/keys/apikey/change_list.html"
     change_form_template = "admin/keys/apikey/change_form.html"
@@ -286,12 +287,21 @@ class APIKeyAdmin(KeyAdminViews, admin.ModelAdmin):
         if obj is not None:
             now = timezone.now()
             status = obj.status_at(now)
+            # Each panel only with its own view permission: the audit log and the alert list
+            # refuse these users, so the key page must not show them the same rows.
             can_audit = request.user.has_perm("audit.view_auditentry")
+            can_see_alerts = request.user.has_perm(f"{self.opts.app_label}.view_alert")
             context.update(
                 {
                     "usage": key_usage(obj),
-                    "open_alerts": list(obj.alerts.filter(resolved_at__isnull=True)),
-                    "audit_entries": list(AuditEntry.objects.filter(key_id=obj.pk)[:20]),
+                    "can_see_alerts": can_see_alerts,
+                    "open_alerts": (
+                        list(obj.alerts.filter(resolved_at__isnull=True)) if can_see_alerts else []
+                    ),
+                    "can_see_audit": can_audit,
+                    "audit_entries": (
+                        list(AuditEntry.objects.filter(key_id=obj.pk)[:20]) if can_audit else []
+                    ),
                     "audit_log_url": (
                         reverse("admin:audit_auditentry_changelist") + f"?key_id={obj.pk}"
                         if can_audit

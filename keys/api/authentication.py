@@ -20,7 +20,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
-from crm_keys.net import client_ip
+from crm_keys.net import client_ip, limiter_bucket
 
 from .. import crypto
 from ..models import APIKey, KeyStatus
@@ -183,22 +183,43 @@ def authenticate_request(request: HttpRequest) -> APIKey | None:
     once the secret matched (even for a revoked or expired key) so usage is counted for it, and
     ``request.api_key_presented`` when any credential was sent.
 
-    A client IP with too many failed attempts is refused before any key lookup."""
+    A client address with too many failed attempts is refused before any key lookup, unless
+    the key was already seen to work from that address (``protections.FailureGate``)."""
     ip = client_ip(request)
-    wait = failures.retry_after(ip)
-    if wait is not None:
+    bucket = limiter_bucket(ip)
+    wait = failures.retry_after(bucket)
+    if wait is not None and not _known_good(request, bucket):
         request.api_key_presented = True
         raise Throttled(wait=wait, detail=MSG_TOO_MANY_FAILURES)
     try:
         key = _check_credential(request)
     except AuthenticationFailed:
-        wait = failures.record_failure(ip)
+        wait = failures.record_failure(bucket)
+        matched = getattr(request, "api_key", None)
+        if matched is not None:
+            # The right secret, but revoked or expired: no longer good from here, and the
+            # caller (who holds the key) is told why rather than "too many failures".
+            failures.forget(bucket, matched.public_id)
+            raise
         if wait is not None:
             raise Throttled(wait=wait, detail=MSG_TOO_MANY_FAILURES) from None
         raise
     if key is not None:
         enforce_key_rules(request, key, ip)
+        failures.remember_good(bucket, key)
     return key
+
+
+def _known_good(request: HttpRequest, bucket: str) -> bool:
+    """While the address is throttled: is this exactly a key seen to work from it? In memory
+    only (header parsing, checksum, one HMAC): no lookup for anything else."""
+    try:
+        raw = credential_from_headers(request)
+        if raw is None:
+            return False
+        return failures.is_known_good(bucket, crypto.parse_key(raw), raw)
+    except (AuthenticationFailed, crypto.KeyFormatError):
+        return False
 
 
 class APIKeyAuthentication(BaseAuthentication):

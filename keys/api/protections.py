@@ -2,10 +2,12 @@
 
 - Browser use: a request with browser signals (``Origin``, ``Sec-Fetch-*``) is refused unless
   the key allows that origin: keys are for server-to-server use.
-- IP allowlist: an optional per-key list of ranges; a refusal writes one audit entry per key,
-  address and day (the refusal path only: accepted requests never write).
+- IP allowlist: an optional per-key list of ranges; refusals are counted in memory and
+  written to the audit log in aggregate off the request path (``denials``), and each counts
+  as a failure for the failure gate.
 - Per-key rate limit: an optional requests-per-minute limit.
-- Failure gate: a client IP with too many failed authentications is refused before any lookup.
+- Failure gate: a client address with too many failed authentications is refused before any
+  lookup, except with a key already seen to work from it.
 
 The counters are fixed windows. With Redis a counter is one atomic Lua call (INCR + EXPIRE), so
 every process shares it and 50 concurrent requests at limit 10 let at most 10 through. Without
@@ -15,6 +17,9 @@ this process.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -22,17 +27,15 @@ from functools import lru_cache
 
 import redis
 from django.http import HttpRequest
-from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied, Throttled
 
-from audit.actors import Actor
-from audit.models import AuditAction, AuditEntry
-from audit.services import audit_record
+from crm_keys.net import limiter_bucket
 from crm_keys.redis_client import get_redis
 
-from .. import netrules
+from .. import crypto, netrules
 from ..conf import key_settings
 from ..models import APIKey
+from . import denials
 
 logger = logging.getLogger(__name__)
 
@@ -92,89 +95,134 @@ def hit(bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
 
 
 class FailureGate:
-    """Blocks a client IP whose failed authentications exceed the limit. The check on every
-    request is a dict lookup (no I/O); only failures touch the shared counter."""
+    """Throttles a client address (``crm_keys.net.limiter_bucket``) whose failed
+    authentications exceed the limit, without shutting out the keys that work from it.
+
+    While an address is throttled, a request goes on to the key check only with a key already
+    seen to verify *from that address* (``_known_good``: address and public id -> a tag of the
+    key's hash, compared with the presented key's in memory); everything else gets 429 before
+    any lookup, so the flood costs no query. A known-good key that then fails (revoked
+    meanwhile) is forgotten. With Redis, each process's shipper thread publishes what it
+    learned (``publish_known_good``, a hash per address, a day's TTL) and a process loads an
+    address's entries when it starts throttling it, so a process that never saw a key work
+    (started during the flood) still serves it. The check on every request is a dict lookup;
+    only failures touch the shared counter."""
+
+    MAX_KNOWN_GOOD = 50_000
+    SHARED_TTL = 86400
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blocked: dict[str, float] = {}
+        self._known_good: dict[tuple[str, str], str] = {}
+        self._unpublished: set[tuple[str, str]] = set()
 
-    def retry_after(self, ip: str | None) -> int | None:
-        if ip is None:
-            return None
-        until = self._blocked.get(ip)
+    def retry_after(self, bucket: str) -> int | None:
+        until = self._blocked.get(bucket)
         if until is None:
             return None
         remaining = until - time.time()
         if remaining <= 0:
             with self._lock:
-                self._blocked.pop(ip, None)
+                self._blocked.pop(bucket, None)
             return None
         return max(1, int(remaining + 0.999))
 
-    def record_failure(self, ip: str | None) -> int | None:
-        """Count a failure; returns Retry-After seconds when the IP is now over the limit."""
-        if ip is None:
-            return None
+    def record_failure(self, bucket: str) -> int | None:
+        """Count a failure; returns Retry-After seconds when the address is now over the limit."""
         limit = key_settings.AUTH_FAILURES_PER_MINUTE
-        allowed, retry_after = hit(f"authfail:{ip}", limit, 60)
+        allowed, retry_after = hit(f"authfail:{bucket}", limit, 60)
         if allowed:
             return None
+        newly = bucket not in self._blocked
         with self._lock:
             if len(self._blocked) > 100_000:
                 self._blocked.clear()
-            self._blocked[ip] = time.time() + retry_after
+            self._blocked[bucket] = time.time() + retry_after
+        if newly:
+            self._load_shared(bucket)
         return retry_after
+
+    def is_known_good(self, bucket: str, public_id: str, raw_key: str) -> bool:
+        stored = self._known_good.get((bucket, public_id))
+        return stored is not None and hmac.compare_digest(_tag(crypto.hash_key(raw_key)), stored)
+
+    def remember_good(self, bucket: str, key: APIKey) -> None:
+        entry, tag = (bucket, key.public_id), _tag(key.key_hash)
+        if self._known_good.get(entry) == tag:
+            return
+        with self._lock:
+            if len(self._known_good) >= self.MAX_KNOWN_GOOD:
+                self._known_good.clear()
+            self._known_good[entry] = tag
+            if len(self._unpublished) < self.MAX_KNOWN_GOOD:
+                self._unpublished.add(entry)
+
+    def forget(self, bucket: str, public_id: str) -> None:
+        with self._lock:
+            self._known_good.pop((bucket, public_id), None)
+            self._unpublished.discard((bucket, public_id))
+        client = get_redis()
+        if client is not None:
+            # On failure the entry expires; a revoked key fails its lookup anyway.
+            with contextlib.suppress(redis.RedisError):
+                client.hdel(f"icrm:authok:{bucket}", public_id)
+
+    def publish_known_good(self, *, final: bool = False) -> None:
+        """Off the request path (the usage shipper's hook): share what this process learned."""
+        client = get_redis()
+        if client is None or not self._unpublished:
+            return
+        with self._lock:
+            entries = {e: self._known_good[e] for e in self._unpublished if e in self._known_good}
+            self._unpublished.clear()
+        try:
+            pipe = client.pipeline(transaction=False)
+            for (bucket, public_id), tag in entries.items():
+                pipe.hset(f"icrm:authok:{bucket}", public_id, tag)
+                pipe.expire(f"icrm:authok:{bucket}", self.SHARED_TTL)
+            pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("could not share known-good keys: %s", type(exc).__name__)
+            with self._lock:
+                self._unpublished.update(entries)
+
+    def _load_shared(self, bucket: str) -> None:
+        """Once per throttling of an address in this process: the keys other processes have
+        seen work from it (one round trip, on the failure that started the throttle)."""
+        client = get_redis()
+        if client is None:
+            return
+        try:
+            shared = client.hgetall(f"icrm:authok:{bucket}")
+        except redis.RedisError:
+            return
+        with self._lock:
+            for public_id, tag in list(shared.items())[:1000]:
+                self._known_good[(bucket, public_id.decode())] = tag.decode()
 
     def clear(self) -> None:
         with self._lock:
             self._blocked.clear()
+            self._known_good.clear()
+            self._unpublished.clear()
+
+
+@lru_cache(maxsize=65536)
+def _tag(key_hash: str) -> str:
+    """What the gate keeps of a key: a hash of its hash (not the stored hash itself)."""
+    return hashlib.sha256(b"crm-keys known good:" + key_hash.encode()).hexdigest()[:32]
 
 
 failures = FailureGate()
 
 
 def reset_local_state() -> None:
-    """Forget in-process counters and denial markers (tests)."""
+    """Forget in-process counters, throttled addresses, known-good keys and uncounted
+    allowlist refusals (tests)."""
     _local.clear()
     failures.clear()
-    with _denials_lock:
-        _denials_seen.clear()
-
-
-# --- the IP allowlist's audit entries ---------------------------------------------------------
-
-_denials_seen: set[tuple[int, str, str]] = set()
-_denials_lock = threading.Lock()
-
-
-def record_ip_denial(key: APIKey, ip: str | None, request: HttpRequest) -> None:
-    day = timezone.localdate().isoformat()
-    marker = (key.pk, ip or "", day)
-    with _denials_lock:
-        if marker in _denials_seen:
-            return
-        if len(_denials_seen) > 50_000:
-            _denials_seen.clear()
-        _denials_seen.add(marker)
-    message = f"request from {ip or 'unknown address'} refused: not in the key's IP allowlist"
-    already = AuditEntry.objects.filter(
-        action=AuditAction.ACCESS_DENIED,
-        key_id=key.pk,
-        created_at__date=timezone.localdate(),
-        message=message,
-    ).exists()
-    if not already:
-        audit_record(
-            action=AuditAction.ACCESS_DENIED,
-            actor=Actor(
-                label=f"api-key:{key.public_id}",
-                ip=ip,
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-            ),
-            key=key,
-            message=message,
-        )
+    denials.reset()
 
 
 # --- the per-key rules ----------------------------------------------------------------------
@@ -192,7 +240,10 @@ def enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None
     ) and (origin is None or origin.strip() not in key.allowed_origins.split()):
         raise PermissionDenied(MSG_BROWSER)
     if key.allowed_ips and not netrules.ip_allowed(ip, _networks(key.allowed_ips)):
-        record_ip_denial(key, ip, request)
+        # Counted here, written to the audit log by the shipper thread (never the request's
+        # job: that would wait on the audit chain's lock), and a failure for the limiter.
+        denials.record(key, ip, request.META.get("HTTP_USER_AGENT", ""))
+        failures.record_failure(limiter_bucket(ip))
         raise PermissionDenied(MSG_IP_DENIED.format(ip=ip or "unknown"))
     if key.rate_limit_per_minute:
         allowed, retry_after = hit(f"key:{key.pk}", key.rate_limit_per_minute, 60)

@@ -2,13 +2,21 @@
 outbox, the key policy."""
 
 from .alerts import Alert, AlertKind
-from .keys import EDITABLE_FIELDS, APIKey, APIKeyQuerySet, ExpiryPolicy, KeyStatus
+from .keys import (
+    EDITABLE_FIELDS,
+    SECRET_DERIVED_FIELDS,
+    APIKey,
+    APIKeyQuerySet,
+    ExpiryPolicy,
+    KeyStatus,
+)
 from .outbox import OutboxEmail
 from .policy import KeyPolicy
 from .usage import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
 
 __all__ = [
     "EDITABLE_FIELDS",
+    "SECRET_DERIVED_FIELDS",
     "APIKey",
     "APIKeyQuerySet",
     "Alert",

@@ -299,6 +299,10 @@ class APIKey(models.Model):
 
 
 # The fields key_update may change (the key page's form and `apikey` edit them).
+# Fields derived from a secret: never filterable, searchable or sortable (a filter on a prefix
+# recovers a value one character at a time). The admin refuses lookups through them.
+SECRET_DERIVED_FIELDS = frozenset({"key_hash"})
+
 EDITABLE_FIELDS: tuple[str, ...] = (
     "name",
     "description",

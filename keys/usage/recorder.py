@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -221,10 +221,24 @@ def _start_shipper() -> None:
         thread.start()
 
 
+# Other in-memory tallies of the request path that this thread writes out too, called as
+# ``hook(final=...)`` after each ship (``final`` at exit): e.g. the IP allowlist's refusals.
+after_ship: list[Callable[..., Any]] = []
+
+
+def _run_after_ship(*, final: bool) -> None:
+    for hook in after_ship:
+        try:
+            hook(final=final)
+        except Exception:
+            logger.exception("usage shipper: %s", getattr(hook, "__qualname__", hook))
+
+
 def _ship_loop(interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             ship()
+            _run_after_ship(final=False)
             close_old_connections()  # honours CONN_MAX_AGE; drops a connection that broke
         except Exception:  # the thread must survive anything
             logger.exception("usage shipper")
@@ -267,6 +281,7 @@ def _ship_at_exit() -> None:
         ship()
     except Exception:
         logger.exception("usage: shipping at exit failed; those counts are lost")
+    _run_after_ship(final=True)
 
 
 def _after_fork_in_child() -> None:

@@ -72,8 +72,9 @@ def test_verify_detects_an_inserted_entry(three_entries):
     raw_sql("UPDATE audit_auditentry SET seq = seq + 100 WHERE seq = 3")
     raw_sql(
         "INSERT INTO audit_auditentry (seq, created_at, actor_label, action, key_public_id, key_name, "
-        "message, prev_hash, entry_hash, user_agent) "
-        "SELECT 3, created_at, 'mallory', 'edited', key_public_id, key_name, '', entry_hash, %s, '' "
+        "message, prev_hash, entry_hash, user_agent, mac) "
+        "SELECT 3, created_at, 'mallory', 'edited', key_public_id, key_name, '', entry_hash, %s, '', "
+        "mac "
         "FROM audit_auditentry WHERE seq = 2",
         ["f" * 64],
     )

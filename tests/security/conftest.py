@@ -10,7 +10,8 @@ def fresh_limits():
     protections.reset_local_state()
     client = get_redis()
     if client is not None:
-        for name in client.scan_iter("icrm:rl:*"):
-            client.delete(name)
+        for pattern in ("icrm:rl:*", "icrm:authok:*"):
+            for name in client.scan_iter(pattern):
+                client.delete(name)
     yield
     protections.reset_local_state()

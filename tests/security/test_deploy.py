@@ -15,14 +15,15 @@ from tests.helpers import ENV_REDIS_URL, free_port, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_check(extra_env):
+def run_check(extra_env, read_dotenv="0"):
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
-        "CRM_KEYS_READ_DOTENV": "0",
         "DJANGO_SETTINGS_MODULE": "crm_keys.settings",
         **extra_env,
     }
+    if read_dotenv is not None:
+        env["CRM_KEYS_READ_DOTENV"] = read_dotenv
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -126,3 +127,33 @@ def test_check_deploy_says_when_it_cannot_reach_redis():
     result = run_check({**PRODUCTION, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert result.returncode != 0
     assert "keys.W003" in result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_the_pepper_falls_back_to_the_secret_key():
+    """Without API_KEY_PEPPER the key hashes use SECRET_KEY: rotating the secret key (routine
+    after a leak) would then invalidate every API key at once."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "API_KEY_PEPPER"}
+    result = run_check(env)
+    assert result.returncode != 0
+    assert "API_KEY_PEPPER is not set" in result.stdout + result.stderr
+
+
+def _stray_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DJANGO_DEBUG=1\nALLOWED_HOSTS=*\n")
+    return {"CRM_KEYS_DOTENV": str(dotenv)}
+
+
+def test_a_stray_dotenv_does_not_turn_debug_on_in_production(tmp_path):
+    result = run_check(
+        {**PRODUCTION, **_stray_dotenv(tmp_path)}, read_dotenv=None
+    )  # nobody asked for the file
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_dotenv_read_on_purpose_is_flagged_by_check_deploy(tmp_path):
+    result = run_check({**PRODUCTION, **_stray_dotenv(tmp_path)}, read_dotenv="1")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "DEBUG" in output and str(tmp_path / ".env") in output

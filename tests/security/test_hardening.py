@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from audit.models import AuditAction, AuditEntry
 from keys import crypto, services
-from keys.api import protections
+from keys.api import denials, protections
 from tests.helpers import bearer
 
 URL = "/api/v1/contacts/"
@@ -112,10 +112,10 @@ def test_ip_allowlist_v4_and_v6(api, make_key, actor):
         response = api.get(URL, REMOTE_ADDR="192.0.2.1", **bearer(full))
         assert response.status_code == 403
         assert "192.0.2.1" in response.json()["detail"]
+    denials.write_pending()  # the shipper thread's job, off the request path
     denied = AuditEntry.objects.filter(action=AuditAction.ACCESS_DENIED, key_id=key.pk)
     assert denied.count() == 1 and denied.get().ip == "192.0.2.1"
-    api.get(URL, REMOTE_ADDR="192.0.2.2", **bearer(full))
-    assert denied.count() == 2
+    assert denied.get().after["refused"] == 3
 
 
 def test_bad_allowlist_entry_is_refused(make_key, actor):

@@ -1,36 +1,25 @@
 """python manage.py audit verify | export
 
-verify: walk the hash chain; report the first entry that was changed, removed or inserted
-(non-zero exit), and the chain head (count, last hash) to record outside the database.
+verify: walk the hash chain and its MACs; report the first entry that was changed, removed,
+inserted or rewritten (non-zero exit), and the chain head (SEQ:HASH) to record outside the
+database. --expect-head SEQ:HASH: also fail unless the chain still holds that entry with that
+hash (catches deleted newest entries, an emptied table, rewrites after a recorded head).
 export: entries as JSON lines (for a SIEM), optionally within a date range.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from audit import chain
+from audit import anchor, chain
 from audit.models import AuditEntry
 
 BATCH = 5000
-
-
-def _rows(batch: int = BATCH) -> Iterator[dict[str, Any]]:
-    """Entries in seq order, read in keyset-paginated batches (constant memory)."""
-    fields = (*chain.HASHED_FIELDS, "entry_hash")
-    last = 0
-    while True:
-        page = list(AuditEntry.objects.filter(seq__gt=last).order_by("seq").values(*fields)[:batch])
-        if not page:
-            return
-        yield from page
-        last = page[-1]["seq"]
 
 
 def _day(text: str | None, *, end: bool) -> datetime | None:
@@ -52,6 +41,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{verify,export}")
         p = sub.add_parser("verify", help="check that no entry was changed, removed or inserted")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument(
+            "--expect-head",
+            metavar="SEQ:HASH",
+            help="a head recorded earlier: fail unless the chain still holds it",
+        )
         p = sub.add_parser("export", help="write entries as JSON lines")
         p.add_argument("--since", help="first day (YYYY-MM-DD), inclusive")
         p.add_argument("--until", help="last day (YYYY-MM-DD), inclusive")
@@ -63,7 +57,13 @@ class Command(BaseCommand):
             self.export(options)
 
     def verify(self, options: dict[str, Any]) -> None:
-        result = chain.verify(_rows())
+        expect = None
+        if options.get("expect_head") is not None:
+            try:
+                expect = chain.parse_head(options["expect_head"])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        result = chain.verify(anchor.rows(), expect_head=expect)
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -78,8 +78,13 @@ class Command(BaseCommand):
             )
         elif result.ok:
             self.stdout.write(f"OK: {result.count} entries, chain intact.")
+            if expect is not None:
+                self.stdout.write(f"The recorded head #{expect[0]} is still in the chain.")
             self.stdout.write(f"Chain head: #{result.head_seq} {result.head_hash}")
-            self.stdout.write("Record the head outside the database to detect truncation later.")
+            self.stdout.write(
+                "Record it outside the database; later check with "
+                f"--expect-head {result.head_seq}:{result.head_hash}"
+            )
         if not result.ok:
             raise CommandError(
                 f"Audit chain BROKEN: {result.problem}. {result.count} entries verified before it "
