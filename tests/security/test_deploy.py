@@ -144,12 +144,30 @@ def _stray_dotenv(tmp_path):
     return {"CRM_KEYS_DOTENV": str(dotenv)}
 
 
-def test_a_stray_dotenv_does_not_turn_debug_on_in_production(tmp_path):
-    result = run_check(
-        {**PRODUCTION, **_stray_dotenv(tmp_path)}, read_dotenv=None
-    )  # nobody asked for the file
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
+@pytest.mark.parametrize("entry_point", ["crm_keys.wsgi", "crm_keys.celery"])
+def test_a_stray_dotenv_does_not_turn_debug_on_in_the_serving_processes(tmp_path, entry_point):
+    """gunicorn (the WSGI app) and Celery never read a .env nobody asked for."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        **PRODUCTION,
+        **_stray_dotenv(tmp_path),
+    }
+    code = f"import {entry_point}, django.conf as c; print('DEBUG', c.settings.DEBUG)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG False" in result.stdout
+
+
+def test_a_stray_dotenv_read_by_the_command_line_is_flagged_by_check_deploy(tmp_path):
+    """manage.py reads the development .env (README's commands work as written); on a server,
+    `check --deploy` then says loudly that a .env was read and DEBUG is on."""
+    result = run_check({**PRODUCTION, **_stray_dotenv(tmp_path)}, read_dotenv=None)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "DEBUG" in output and str(tmp_path / ".env") in output
 
 
 def test_a_dotenv_read_on_purpose_is_flagged_by_check_deploy(tmp_path):
