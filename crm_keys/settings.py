@@ -17,9 +17,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CRM_KEYS_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-# The .env that `make run` writes (DEBUG on, throwaway secrets) is read only when asked for
-# (the Makefile sets CRM_KEYS_READ_DOTENV=1): a copy left on a production machine must not turn
-# DEBUG on. `check --deploy` warns when one was read. Existing variables win over the file.
+# The .env that `make run` writes (DEBUG on, throwaway secrets) is read only when asked for:
+# manage.py and the Makefile ask (CRM_KEYS_READ_DOTENV=1), gunicorn and Celery do not, so a copy
+# left on a production machine cannot turn DEBUG on where requests are served. `check --deploy`
+# warns when one was read. Existing variables win over the file.
 DOTENV_FILE = Path(env.str("CRM_KEYS_DOTENV", default=str(BASE_DIR / ".env")))
 DOTENV_READ = env.bool("CRM_KEYS_READ_DOTENV", default=False) and DOTENV_FILE.exists()
 if DOTENV_READ:
@@ -31,8 +32,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set it in the environment; for development, `make run` "
-            "writes a local .env, which settings read with CRM_KEYS_READ_DOTENV=1 (the "
-            "Makefile sets it), or set DJANGO_DEBUG=1 for a throwaway dev key."
+            "writes a local .env, which manage.py reads (other processes with "
+            "CRM_KEYS_READ_DOTENV=1), or set DJANGO_DEBUG=1 for a throwaway dev key."
         )
     SECRET_KEY = "django-insecure-dev-only-not-for-production"  # noqa: S105
 
