@@ -204,7 +204,6 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
             "alerts_muted": "Mute alerts for this key",
             "rate_limit_per_minute": "Rate limit (requests per minute)",
             "allowed_ips": "Allowed IP ranges",
-            "allowed_origins": "Allowed browser origins",
         }
         help_texts = {
             "alert_volume_per_hour": "Blank: the default (10,000 per hour).",

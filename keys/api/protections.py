@@ -1,7 +1,7 @@
 """What a request with a valid key must still pass, and the gate in front of every key check.
 
-- Browser use: a request with browser signals (``Origin``, ``Sec-Fetch-*``) is refused unless
-  the key allows that origin: keys are for server-to-server use.
+- Browser use: a request with browser signals (``Origin``, ``Sec-Fetch-*``) is refused: keys
+  are for server-to-server use, never in browser JavaScript (the admin manual).
 - IP allowlist: an optional per-key list of ranges; refusals are counted in memory and
   written to the audit log in aggregate off the request path (``denials``), and each counts
   as a failure for the failure gate.
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 MSG_TOO_MANY_FAILURES = "Too many failed authentication attempts from your address."
 MSG_BROWSER = (
     "API keys are for server-to-server use and are refused in browser requests: never expose a "
-    "key in client-side code. (An admin can allow specific origins on the key.)"
+    "key in client-side code."
 )
 MSG_IP_DENIED = "This API key may not be used from your address ({ip})."
 
@@ -232,12 +232,11 @@ def enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None
     """Per-key protections, after the key is known to be valid: browser use, IP allowlist,
     rate limit."""
     meta = request.META
-    origin = meta.get("HTTP_ORIGIN")
     if (
-        origin is not None
+        "HTTP_ORIGIN" in meta
         or meta.get("HTTP_SEC_FETCH_MODE") == "cors"
         or meta.get("HTTP_SEC_FETCH_SITE") == "cross-site"
-    ) and (origin is None or origin.strip() not in key.allowed_origins.split()):
+    ):
         raise PermissionDenied(MSG_BROWSER)
     if key.allowed_ips and not netrules.ip_allowed(ip, _networks(key.allowed_ips)):
         # Counted here, written to the audit log by the shipper thread (never the request's

@@ -198,9 +198,6 @@ class APIKey(models.Model):
     allowed_ips = models.TextField(
         blank=True, help_text="CIDR ranges, one per line. Blank: any address."
     )
-    allowed_origins = models.TextField(
-        blank=True, help_text="Browser origins allowed to use this key, one per line."
-    )
 
     # Bookkeeping for once-only background work.
     expiry_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -314,5 +311,4 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "alerts_muted",
     "rate_limit_per_minute",
     "allowed_ips",
-    "allowed_origins",
 )
