@@ -67,9 +67,7 @@ class HasKeyScope(BasePermission):
         module, action = needed
         if key.allows(module, action):
             return True
-        self.message = (
-            f"This API key does not have the {module}:{action} permission ({action} on {module})."
-        )
+        self.message = f"This API key does not have the {module}:{action} permission."
         return False
 
 
