@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 
 from crm_keys.csvstream import csv_lines
+from keys.api.views import RouteMethodsFirst
 
 from .models import Contact, Lead, Opportunity
 
@@ -131,7 +132,7 @@ def _csv_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-class CRMViewSet(viewsets.ModelViewSet):
+class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     """List, retrieve, create, update, delete and export (CSV) for one CRM module.
 
     ``key_module`` ties the viewset to a module of crm.modules.MODULES; the scope permission
