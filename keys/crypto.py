@@ -142,6 +142,10 @@ def public_id_from_ref(text: str) -> str:
     return text
 
 
+def is_public_id(text: str) -> bool:
+    return _PUBLIC_ID_RE.fullmatch(text) is not None
+
+
 def display_id(public_id: str) -> str:
     """How admins and logs name a key: ``icrm_<public_id>…``."""
     return f"{PREFIX}_{public_id}…"

@@ -89,7 +89,9 @@ def _key_in_url_or_body(request: HttpRequest) -> bool:
             body = request.body
         except Exception:  # an unreadable or oversized body is DRF's to refuse
             return False
-        if crypto.looks_like_key(body) or crypto.looks_like_key(unquote_plus(body.decode("latin-1"))):
+        if crypto.looks_like_key(body) or crypto.looks_like_key(
+            unquote_plus(body.decode("latin-1"))
+        ):
             return True
         if content_type.startswith("application/x-www-form-urlencoded"):
             names = {

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('keys', '0008_i16_key_policy'),
+        ("keys", "0008_i16_key_policy"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='apikey',
-            name='allowed_origins',
+            model_name="apikey",
+            name="allowed_origins",
         ),
     ]
