@@ -18,6 +18,9 @@ from ..usage import recorder
 from .views import as_json_error
 
 
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
 class APIResponseMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -28,6 +31,10 @@ class APIResponseMiddleware:
         response = as_json_error(self.get_response(request))
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:  # IETF draft-ietf-httpapi-ratelimit-headers field names
+            for name, value in zip(RATE_LIMIT_HEADERS, rate_limit, strict=True):
+                response[name] = str(value)
         key = getattr(request, "api_key", None)
         if key is not None and key.grace_ends_at is not None and response.status_code != 401:
             add_rotation_headers(response, key)
