@@ -15,6 +15,7 @@ locked for longer than the timeout), with a warning in the log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -77,10 +78,8 @@ class MachineCounters:
         return int(count)
 
     def clear(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._connection().execute("DELETE FROM hits")
-        except sqlite3.Error:
-            pass
 
 
 machine = MachineCounters()

@@ -17,7 +17,6 @@ from ..models import APIKey
 from ..usage import recorder
 from .views import as_json_error
 
-
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
