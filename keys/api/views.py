@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -17,7 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import selectors
 from ..models import APIKey
-from .authentication import MSG_MISSING
+from .authentication import MSG_MISSING, authenticate_request
 from .permissions import HasValidKey
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,15 @@ def as_json_error(response: HttpResponse) -> HttpResponse:
 
 class RouteMethodsFirst:
     """For API views: a method the route does not have is 405 (JSON, with ``Allow``) whatever
-    the key, checked before authentication, so 401 and 403 only ever concern an operation that
-    exists."""
+    the key, so 401, 403 and 429 only ever concern an operation that exists. The key is still
+    checked, its outcome unused: the request is counted in usage (and toward the limits) like
+    any request that presents a key."""
 
     def perform_authentication(self, request: Request) -> None:
         method = (request.method or "").lower()
         if method not in self.http_method_names or not hasattr(self, method):  # type: ignore[attr-defined]
+            with contextlib.suppress(exceptions.APIException):
+                authenticate_request(request._request)
             raise exceptions.MethodNotAllowed(request.method)
         super().perform_authentication(request)  # type: ignore[misc]
 
