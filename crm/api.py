@@ -123,13 +123,33 @@ class OpportunityFilter(django_filters.FilterSet):
 # --- Viewsets ---------------------------------------------------------------------------------
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_GUARD_HELP = (
+    "on (default): a cell starting with = + - @, a tab or a carriage return gets a leading ' "
+    "so a spreadsheet shows it as text instead of running it as a formula (a phone number "
+    "+1-555-… becomes '+1-555-…). off: every value exactly as stored, for programs that read "
+    "the CSV; never open such a file in a spreadsheet."
+)
 
 
-def _csv_cell(value: Any) -> Any:
-    # Spreadsheet formula injection: a cell starting with = + - @ is made inert.
+def _guarded_cell(value: Any) -> Any:
+    # Spreadsheet formula injection (CSV injection): a cell starting with = + - @ is made inert.
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value
+
+
+def _plain_cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def formula_guard(request: Request) -> bool:
+    """``?formula_guard=on|off`` (default on); anything else is a 400 naming the parameter."""
+    value = request.query_params.get("formula_guard", "on")
+    if value not in ("on", "off"):
+        raise serializers.ValidationError(
+            {"formula_guard": [f"Use on or off. {FORMULA_GUARD_HELP}"]}
+        )
+    return value == "on"
 
 
 class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
@@ -154,13 +174,14 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     @action(detail=False, methods=["get"], key_action="export")
     def export(self, request: Request) -> StreamingHttpResponse:
         """All rows matching the same filters as the list, as CSV, streamed."""
+        cell = _guarded_cell if formula_guard(request) else _plain_cell
         queryset = self.filter_queryset(self.get_queryset())
         fields = list(self.get_serializer_class().Meta.fields)
         rows = queryset.values_list(
             *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
         ).iterator(chunk_size=2000)
         response = StreamingHttpResponse(
-            csv_lines(fields, ([_csv_cell(v) for v in row] for row in rows)),
+            csv_lines(fields, ([cell(v) for v in row] for row in rows)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'
