@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -20,7 +21,29 @@ from .models import Contact, Lead, Opportunity
 # --- Serializers ------------------------------------------------------------------------------
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class StrictCharField(serializers.CharField):
+    """Text where the schema says string: DRF's CharField would turn 123 into "123"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    pass
+
+
+class CRMSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+    }
+
+
+class ContactSerializer(CRMSerializer):
     class Meta:
         model = Contact
         fields = [
@@ -39,7 +62,7 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(CRMSerializer):
     class Meta:
         model = Lead
         fields = [
@@ -59,7 +82,7 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(CRMSerializer):
     class Meta:
         model = Opportunity
         fields = [

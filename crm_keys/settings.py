@@ -221,8 +221,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "crm.filters.SearchFilter",
+        "crm.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.Pagination",
     "PAGE_SIZE": 50,
