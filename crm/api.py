@@ -8,7 +8,7 @@ import django_filters
 from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -109,12 +109,25 @@ class OpportunitySerializer(CRMSerializer):
 # --- Filters ----------------------------------------------------------------------------------
 
 
+CREATED_AFTER = "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z)."
+
+
 class ContactFilter(django_filters.FilterSet):
-    company = django_filters.CharFilter(lookup_expr="icontains")
-    email = django_filters.CharFilter(lookup_expr="iexact")
-    country = django_filters.CharFilter(lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    company = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Company contains this text (case-insensitive)."
+    )
+    email = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="E-mail address, exactly (case-insensitive)."
+    )
+    country = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="Country, exactly (case-insensitive)."
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
+    )
 
     class Meta:
         model = Contact
@@ -122,10 +135,18 @@ class ContactFilter(django_filters.FilterSet):
 
 
 class LeadFilter(django_filters.FilterSet):
-    company = django_filters.CharFilter(lookup_expr="icontains")
-    min_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="gte")
-    max_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="lte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    company = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Company contains this text (case-insensitive)."
+    )
+    min_value = django_filters.NumberFilter(
+        field_name="estimated_value", lookup_expr="gte", help_text="Estimated value at least this."
+    )
+    max_value = django_filters.NumberFilter(
+        field_name="estimated_value", lookup_expr="lte", help_text="Estimated value at most this."
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
+    )
 
     class Meta:
         model = Lead
@@ -133,10 +154,22 @@ class LeadFilter(django_filters.FilterSet):
 
 
 class OpportunityFilter(django_filters.FilterSet):
-    min_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    max_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
-    close_after = django_filters.DateFilter(field_name="close_date", lookup_expr="gte")
-    close_before = django_filters.DateFilter(field_name="close_date", lookup_expr="lte")
+    min_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="gte", help_text="Amount at least this."
+    )
+    max_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="lte", help_text="Amount at most this."
+    )
+    close_after = django_filters.DateFilter(
+        field_name="close_date",
+        lookup_expr="gte",
+        help_text="Closes on or after this date (YYYY-MM-DD).",
+    )
+    close_before = django_filters.DateFilter(
+        field_name="close_date",
+        lookup_expr="lte",
+        help_text="Closes on or before this date (YYYY-MM-DD).",
+    )
 
     class Meta:
         model = Opportunity
@@ -176,11 +209,10 @@ def formula_guard(request: Request) -> bool:
 
 
 class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
-    """List, retrieve, create, update, delete and export (CSV) for one CRM module.
-
-    ``key_module`` ties the viewset to a module of crm.modules.MODULES; the scope permission
-    maps the viewset action to the key action (list/retrieve -> view, update -> edit, ...).
-    """
+    # List, retrieve, create, update, delete and export (CSV) for one CRM module. key_module ties
+    # the viewset to a module of crm.modules.MODULES; the scope permission maps the viewset
+    # action to the key action (list/retrieve -> view, update -> edit, ...). The API docs are
+    # written in keys/api/schema.py (a docstring here would become every operation's text).
 
     key_module: str = ""
     key_action: str | None = (
@@ -192,7 +224,15 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},
-        summary="Export as CSV (same filters as the list)",
+        parameters=[
+            OpenApiParameter(
+                "formula_guard",
+                str,
+                enum=["on", "off"],
+                default="on",
+                description=FORMULA_GUARD_HELP,
+            )
+        ],
     )
     @action(detail=False, methods=["get"], key_action="export")
     def export(self, request: Request) -> StreamingHttpResponse:

@@ -237,11 +237,12 @@ REST_FRAMEWORK = {
 # package, served locally: no CDN).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intellicon CRM API",
-    "DESCRIPTION": (
-        "The CRM's REST API for integrations. Authenticate with an API key generated in "
-        "Admin > API Keys, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
-        "Each operation lists the key permission (module:action) it needs."
-    ),
+    # The introduction (authentication, errors, limits) is written by the post-processing hook.
+    "DESCRIPTION": "The CRM's REST API for integrations.",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "keys.api.schema.finish_schema",
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
