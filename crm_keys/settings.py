@@ -251,6 +251,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Read-only docs: a "Try it out" call from the browser would be refused (keys are for
+    # server-to-server use), so the page does not offer it.
+    "SWAGGER_UI_SETTINGS": {"supportedSubmitMethods": [], "docExpansion": "list"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

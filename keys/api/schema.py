@@ -86,6 +86,7 @@ INVALID_SCHEMA = {
     "for a body that is not JSON).",
     "properties": {"detail": {"type": "string"}},
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "example": {"page_size": ["A whole number from 1 to 500; got '0'."]},
 }
 
 
@@ -287,6 +288,8 @@ matching row as CSV with the same filters. By default the export guards against 
 formulas (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so \
 `+1-555-…` reads `'+1-555-…`); programs that read the CSV pass `formula_guard=off` for the \
 values exactly as stored. The trailing slash of every route is optional.
+
+These pages are documentation only: calls from a browser are refused, so try the API with `curl` or your integration's HTTP client.
 """
 
 
