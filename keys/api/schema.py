@@ -147,6 +147,10 @@ class ScopedAutoSchema(AutoSchema):
         scope = self.required_scope()
         if scope:
             operation["x-required-scope"] = scope
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] == "id":
+                parameter["schema"] = {"type": "integer"}  # the route takes digits only
+                parameter["description"] = "The record's id."
         self._add_responses(operation, scope)
         return operation
 
@@ -175,7 +179,8 @@ class ScopedAutoSchema(AutoSchema):
             body = {"content": {"application/json": {"schema": schema}}}
             return {"description": description, **body, **({"headers": headers} if headers else {})}
 
-        if operation.get("parameters") or operation.get("requestBody"):
+        takes_input = any(p["in"] == "query" for p in operation.get("parameters", []))
+        if takes_input or operation.get("requestBody"):
             responses["400"] = answer(
                 "Invalid query parameter or body: each one named with its messages.",
                 self._component("InvalidRequest", INVALID_SCHEMA),
