@@ -35,6 +35,7 @@ _UPSERT = (
     "ON CONFLICT (bucket, window) DO UPDATE SET count = count + 1 RETURNING count"
 )
 _BUSY_TIMEOUT = 0.5  # seconds a process waits for another's write before falling back
+_SETUP_ATTEMPTS = 30  # about 4.5 s in all
 
 
 def counters_path() -> Path:
@@ -57,14 +58,28 @@ class MachineCounters:
             path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute(_SCHEMA)
+            self._prepare(conn)
         except sqlite3.Error:
             conn.close()
             raise
         self._local.conn, self._local.owner = conn, (os.getpid(), path)
         return conn
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection) -> None:
+        """WAL mode and the table. Switching a new file to WAL needs the file to itself, and
+        SQLite answers "database is locked" at once (no busy wait) when another process is
+        doing the same: processes starting together retry for a while."""
+        for attempt in range(_SETUP_ATTEMPTS):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError:
+                if attempt == _SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
     def hit(self, bucket: str, window_id: int, window: int) -> int:
         """Count one event in ``bucket`` for this window; returns the count so far. Raises

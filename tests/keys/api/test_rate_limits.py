@@ -1,11 +1,13 @@
 """Per-key rate limits as an integration meets them: the RateLimit headers on every response,
 and one limit for the whole machine even without Redis."""
 
+import json
 import os
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -59,12 +61,24 @@ def test_no_ratelimit_headers_without_a_limit(api, make_key):
 # --- one limit for the machine, without Redis ------------------------------------------------
 
 
+# Counters are per minute: a run that crosses a minute boundary is checked window by window
+# (at most the limit in each), so the tests hold whenever they run.
 HIT_SCRIPT = """
+import json, time
 import django
 django.setup()
 from keys.api import protections
-print(sum(protections.hit("shared-test", 10, 60)[0] for _ in range(15)))
+print(json.dumps([[int(time.time() // 60), protections.hit("shared-test", 10, 60)[0]]
+                  for _ in range(15)]))
 """
+
+
+def assert_limit_per_minute(hits, limit):
+    """hits: (minute, allowed) pairs. Each minute lets exactly min(limit, its requests) in."""
+    minutes = {minute for minute, _ in hits}
+    for minute in minutes:
+        allowed = [ok for m, ok in hits if m == minute]
+        assert sum(allowed) == min(limit, len(allowed)), (minute, allowed)
 
 
 def test_without_redis_two_processes_share_one_limit(tmp_path):
@@ -80,17 +94,22 @@ def test_without_redis_two_processes_share_one_limit(tmp_path):
         )
         for _ in range(2)
     ]
-    allowed = [int(p.communicate(timeout=60)[0].strip()) for p in processes]
-    assert sum(allowed) == 10
+    hits = [hit for p in processes for hit in json.loads(p.communicate(timeout=60)[0])]
+    assert len(hits) == 30
+    assert_limit_per_minute(hits, 10)
 
 
-def _status(base, key):
+def _call(base, key):
+    """(minute of the server's Date header, allowed) of one request."""
     request = urllib.request.Request(base + URL, headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
+            status, headers = response.status, response.headers
     except urllib.error.HTTPError as exc:
-        return exc.code
+        status, headers = exc.code, exc.headers
+    assert status in (200, 429), status
+    minute = int(parsedate_to_datetime(headers["Date"]).timestamp() // 60)
+    return minute, status == 200
 
 
 @pytest.mark.django_db(transaction=True)
@@ -99,8 +118,8 @@ def test_limit_ten_lets_ten_through_two_gunicorn_processes_without_redis(make_ke
     on one machine (one var folder) make the two processes certain to share the traffic."""
     _, full = limited_key(make_key, actor, 10)
     with gunicorn(tmp_path) as first, gunicorn(tmp_path) as second:  # no REDIS_URL
-        codes = [_status(base, full) for _ in range(10) for base in (first, second)]
-    assert sorted(codes) == [200] * 10 + [429] * 10
+        hits = [_call(base, full) for _ in range(10) for base in (first, second)]
+    assert_limit_per_minute(hits, 10)
 
 
 def test_counters_survive_a_broken_counters_file(settings, tmp_path):
