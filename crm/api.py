@@ -5,21 +5,45 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 
 from crm_keys.csvstream import csv_lines
+from keys.api.views import RouteMethodsFirst
 
 from .models import Contact, Lead, Opportunity
 
 # --- Serializers ------------------------------------------------------------------------------
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class StrictCharField(serializers.CharField):
+    """Text where the schema says string: DRF's CharField would turn 123 into "123"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(StrictCharField, serializers.EmailField):
+    pass
+
+
+class CRMSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+    }
+
+
+class ContactSerializer(CRMSerializer):
     class Meta:
         model = Contact
         fields = [
@@ -38,7 +62,7 @@ class ContactSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(CRMSerializer):
     class Meta:
         model = Lead
         fields = [
@@ -58,7 +82,7 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(CRMSerializer):
     class Meta:
         model = Opportunity
         fields = [
@@ -85,12 +109,25 @@ class OpportunitySerializer(serializers.ModelSerializer):
 # --- Filters ----------------------------------------------------------------------------------
 
 
+CREATED_AFTER = "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z)."
+
+
 class ContactFilter(django_filters.FilterSet):
-    company = django_filters.CharFilter(lookup_expr="icontains")
-    email = django_filters.CharFilter(lookup_expr="iexact")
-    country = django_filters.CharFilter(lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    company = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Company contains this text (case-insensitive)."
+    )
+    email = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="E-mail address, exactly (case-insensitive)."
+    )
+    country = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="Country, exactly (case-insensitive)."
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
+    )
 
     class Meta:
         model = Contact
@@ -98,10 +135,18 @@ class ContactFilter(django_filters.FilterSet):
 
 
 class LeadFilter(django_filters.FilterSet):
-    company = django_filters.CharFilter(lookup_expr="icontains")
-    min_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="gte")
-    max_value = django_filters.NumberFilter(field_name="estimated_value", lookup_expr="lte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    company = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Company contains this text (case-insensitive)."
+    )
+    min_value = django_filters.NumberFilter(
+        field_name="estimated_value", lookup_expr="gte", help_text="Estimated value at least this."
+    )
+    max_value = django_filters.NumberFilter(
+        field_name="estimated_value", lookup_expr="lte", help_text="Estimated value at most this."
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
+    )
 
     class Meta:
         model = Lead
@@ -109,10 +154,22 @@ class LeadFilter(django_filters.FilterSet):
 
 
 class OpportunityFilter(django_filters.FilterSet):
-    min_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
-    max_amount = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
-    close_after = django_filters.DateFilter(field_name="close_date", lookup_expr="gte")
-    close_before = django_filters.DateFilter(field_name="close_date", lookup_expr="lte")
+    min_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="gte", help_text="Amount at least this."
+    )
+    max_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="lte", help_text="Amount at most this."
+    )
+    close_after = django_filters.DateFilter(
+        field_name="close_date",
+        lookup_expr="gte",
+        help_text="Closes on or after this date (YYYY-MM-DD).",
+    )
+    close_before = django_filters.DateFilter(
+        field_name="close_date",
+        lookup_expr="lte",
+        help_text="Closes on or before this date (YYYY-MM-DD).",
+    )
 
     class Meta:
         model = Opportunity
@@ -122,21 +179,40 @@ class OpportunityFilter(django_filters.FilterSet):
 # --- Viewsets ---------------------------------------------------------------------------------
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_GUARD_HELP = (
+    "on (default): a cell starting with = + - @, a tab or a carriage return gets a leading ' "
+    "so a spreadsheet shows it as text instead of running it as a formula (a phone number "
+    "+1-555-… becomes '+1-555-…). off: every value exactly as stored, for programs that read "
+    "the CSV; never open such a file in a spreadsheet."
+)
 
 
-def _csv_cell(value: Any) -> Any:
-    # Spreadsheet formula injection: a cell starting with = + - @ is made inert.
+def _guarded_cell(value: Any) -> Any:
+    # Spreadsheet formula injection (CSV injection): a cell starting with = + - @ is made inert.
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return "" if value is None else value
 
 
-class CRMViewSet(viewsets.ModelViewSet):
-    """List, retrieve, create, update, delete and export (CSV) for one CRM module.
+def _plain_cell(value: Any) -> Any:
+    return "" if value is None else value
 
-    ``key_module`` ties the viewset to a module of crm.modules.MODULES; the scope permission
-    maps the viewset action to the key action (list/retrieve -> view, update -> edit, ...).
-    """
+
+def formula_guard(request: Request) -> bool:
+    """``?formula_guard=on|off`` (default on); anything else is a 400 naming the parameter."""
+    value = request.query_params.get("formula_guard", "on")
+    if value not in ("on", "off"):
+        raise serializers.ValidationError(
+            {"formula_guard": [f"Use on or off. {FORMULA_GUARD_HELP}"]}
+        )
+    return value == "on"
+
+
+class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
+    # List, retrieve, create, update, delete and export (CSV) for one CRM module. key_module ties
+    # the viewset to a module of crm.modules.MODULES; the scope permission maps the viewset
+    # action to the key action (list/retrieve -> view, update -> edit, ...). The API docs are
+    # written in keys/api/schema.py (a docstring here would become every operation's text).
 
     key_module: str = ""
     key_action: str | None = (
@@ -148,18 +224,27 @@ class CRMViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},
-        summary="Export as CSV (same filters as the list)",
+        parameters=[
+            OpenApiParameter(
+                "formula_guard",
+                str,
+                enum=["on", "off"],
+                default="on",
+                description=FORMULA_GUARD_HELP,
+            )
+        ],
     )
     @action(detail=False, methods=["get"], key_action="export")
     def export(self, request: Request) -> StreamingHttpResponse:
         """All rows matching the same filters as the list, as CSV, streamed."""
+        cell = _guarded_cell if formula_guard(request) else _plain_cell
         queryset = self.filter_queryset(self.get_queryset())
         fields = list(self.get_serializer_class().Meta.fields)
         rows = queryset.values_list(
             *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
         ).iterator(chunk_size=2000)
         response = StreamingHttpResponse(
-            csv_lines(fields, ([_csv_cell(v) for v in row] for row in rows)),
+            csv_lines(fields, ([cell(v) for v in row] for row in rows)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'

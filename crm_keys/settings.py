@@ -197,6 +197,7 @@ _API_KEYS_FROM_ENV = {
     "LOOKUP_CACHE_SECONDS": ("API_KEY_LOOKUP_CACHE_SECONDS", env.int),
     "AUTH_FAILURES_PER_MINUTE": ("API_KEY_AUTH_FAILURES_PER_MINUTE", env.int),
     "USAGE_SHIP_INTERVAL": ("API_KEY_USAGE_SHIP_INTERVAL", env.float),
+    "COUNTERS_FILE": ("API_KEY_COUNTERS_FILE", env.str),
 }
 API_KEYS = {
     name: cast(variable)
@@ -220,8 +221,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "crm.filters.SearchFilter",
+        "crm.filters.OrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -236,11 +237,12 @@ REST_FRAMEWORK = {
 # package, served locally: no CDN).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intellicon CRM API",
-    "DESCRIPTION": (
-        "The CRM's REST API for integrations. Authenticate with an API key generated in "
-        "Admin > API Keys, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. "
-        "Each operation lists the key permission (module:action) it needs."
-    ),
+    # The introduction (authentication, errors, limits) is written by the post-processing hook.
+    "DESCRIPTION": "The CRM's REST API for integrations.",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "keys.api.schema.finish_schema",
+    ],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
@@ -249,6 +251,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Read-only docs: a "Try it out" call from the browser would be refused (keys are for
+    # server-to-server use), so the page does not offer it.
+    "SWAGGER_UI_SETTINGS": {"supportedSubmitMethods": [], "docExpansion": "list"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

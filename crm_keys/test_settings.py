@@ -39,3 +39,5 @@ if not REDIS_URL:  # the folders are made by KeysConfig.ready()
     }
 CELERY_BEAT_SCHEDULE_FILENAME = str(_run_dir / "celerybeat-schedule")
 AUDIT_HEAD_FILE = str(_run_dir / "audit-head.log")
+if "API_KEY_COUNTERS_FILE" not in os.environ:  # this run's own rate-limit counters
+    API_KEYS["COUNTERS_FILE"] = str(_run_dir / "rate-limits.sqlite3")

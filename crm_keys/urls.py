@@ -1,5 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from keys.api.views import KeyInfoView
@@ -10,10 +16,25 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/key/", KeyInfoView.as_view(), name="api-key-info"),
+    # Under /api/ the trailing slash is optional (a redirect would drop a write's body).
+    re_path(r"^api/v1/key/?$", KeyInfoView.as_view(), name="api-key-info"),
     path("api/v1/", include("crm.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # JSON like every response under /api/ (YAML with ?format=yaml).
+    re_path(
+        r"^api/schema/?$",
+        SpectacularAPIView.as_view(
+            renderer_classes=[
+                OpenApiJsonRenderer,
+                OpenApiJsonRenderer2,
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
+            ]
+        ),
+        name="api-schema",
+    ),
+    re_path(
+        r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
+    ),
 ]
 
 handler400 = "crm_keys.views.bad_request"

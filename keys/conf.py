@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "LOOKUP_CACHE_SECONDS": 30,
     # Failed authentications per client IP per minute before that IP gets 429.
     "AUTH_FAILURES_PER_MINUTE": 30,
+    # Without Redis: the SQLite file through which this machine's processes share rate-limit
+    # and failure counters ("": <var dir>/rate-limits.sqlite3).
+    "COUNTERS_FILE": "",
 }
 
 

@@ -96,10 +96,19 @@ def parse_key(raw: str) -> str:
     return match.group(1)
 
 
-def looks_like_key(value: str) -> bool:
-    """True when ``value`` contains something shaped like one of our keys (for refusing
-    keys sent where they do not belong, e.g. the query string)."""
-    return f"{PREFIX}_" in value
+_KEY_SHAPE_RE = re.compile(
+    rf"{PREFIX}_[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}}_[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+)
+_KEY_SHAPE_BYTES_RE = re.compile(_KEY_SHAPE_RE.pattern.encode())
+
+
+def looks_like_key(value: str | bytes) -> bool:
+    """True when ``value`` contains something with the shape of one of our keys (checksum or
+    not: a mistyped key is still a leaked one), for refusing keys sent where they do not
+    belong, e.g. the query string. Mere text with the ``icrm_`` prefix is not a key."""
+    if isinstance(value, bytes):
+        return _KEY_SHAPE_BYTES_RE.search(value) is not None
+    return _KEY_SHAPE_RE.search(value) is not None
 
 
 def _pepper() -> bytes:
@@ -131,6 +140,10 @@ def public_id_from_ref(text: str) -> str:
     if text.startswith(f"{PREFIX}_"):
         text = text[len(PREFIX) + 1 :].split("_", 1)[0]
     return text
+
+
+def is_public_id(text: str) -> bool:
+    return _PUBLIC_ID_RE.fullmatch(text) is not None
 
 
 def display_id(public_id: str) -> str:

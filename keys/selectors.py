@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from . import crypto
+from .alerts.rules import thresholds_for
 from .models import APIKey, KeyPolicy, KeyStatus
 from .usage.stats import key_request_counts, key_usage
 
@@ -17,16 +19,22 @@ class KeyNotFound(Exception):
     pass
 
 
+_DATABASE_ID = re.compile(r"[0-9]{1,11}")  # ASCII digits only: "²".isdigit() is True
+
+
 def key_get(ref: str | int) -> APIKey:
-    """A key by database id, public id, or display form (``icrm_<public id>…``)."""
+    """A key by database id, public id, or display form (``icrm_<public id>…``). Anything
+    else (other digits, NUL, absurd lengths) is KeyNotFound without a query."""
     text = crypto.public_id_from_ref(str(ref))
     query = APIKey.objects.select_related("replaced_by", "created_by", "owner")
     try:
-        if text.isdigit() and len(text) < 12:
+        if _DATABASE_ID.fullmatch(text):
             return query.get(pk=int(text))
-        return query.get(public_id=text)
+        if crypto.is_public_id(text):
+            return query.get(public_id=text)
     except APIKey.DoesNotExist:
-        raise KeyNotFound(f"No API key {str(ref)[:40]!r} (give its id or public id).") from None
+        pass
+    raise KeyNotFound(f"No API key {str(ref)[:40]!r} (give its id or public id).")
 
 
 def key_list(*, status: str | None = None, search: str | None = None) -> QuerySet[APIKey]:
@@ -95,9 +103,33 @@ def key_by_full_key(full_key: str) -> APIKey:
     return key
 
 
+def key_protections_and_alerts(key: APIKey) -> dict[str, Any]:
+    """Every setting of the key page beyond name, description and scopes; alert thresholds as
+    they apply (the key's own value, or the API_KEYS default)."""
+    limits = thresholds_for(key)
+    return {
+        "rate_limit_per_minute": key.rate_limit_per_minute,
+        "allowed_ips": key.allowed_ips.split(),
+        "alerts": {
+            "muted": key.alerts_muted,
+            "volume_per_hour": {
+                "value": limits.volume_per_hour,
+                "default": key.alert_volume_per_hour is None,
+            },
+            "error_rate_percent": {
+                "value": limits.error_rate_percent,
+                "default": key.alert_error_rate_percent is None,
+            },
+            "unused_days": {"value": limits.unused_days, "default": key.alert_unused_days is None},
+        },
+    }
+
+
 def key_detail(key: APIKey) -> dict[str, Any]:
-    """key_summary plus usage figures (filled in by the usage selectors)."""
+    """key_summary plus every setting and the usage figures (filled in by the usage
+    selectors)."""
     data = key_summary(key)
+    data.update(key_protections_and_alerts(key))
     data["usage"] = key_usage(key)
     return data
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from audit.actors import Actor
 from keys import services
+from keys.api import protections
 from keys.models import APIKey
 
 
@@ -21,6 +22,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail (instead of skip) when Chromium is missing for the browser tests",
     )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_counters() -> None:
+    """Rate-limit and failure counters start empty: on SQLite a rolled-back test gives its key
+    ids to the next test, which would otherwise inherit the old key's counts."""
+    protections.reset_local_state()
 
 
 @pytest.fixture

@@ -204,13 +204,14 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
             "alerts_muted": "Mute alerts for this key",
             "rate_limit_per_minute": "Rate limit (requests per minute)",
             "allowed_ips": "Allowed IP ranges",
-            "allowed_origins": "Allowed browser origins",
         }
         help_texts = {
             "alert_volume_per_hour": "Blank: the default (10,000 per hour).",
             "alert_error_rate_percent": "Blank: the default (10%).",
             "alert_unused_days": "Blank: the default (30 days).",
-            "rate_limit_per_minute": "Blank: no per-key limit.",
+            "rate_limit_per_minute": "Blank: no per-key limit. One count for every web process "
+            "sharing Redis; without Redis, for the processes of one machine. Responses tell the "
+            "integration its limit and what remains (RateLimit-* headers).",
         }
         error_messages = {"name": {"required": _model_message("name", "blank")}}
 

@@ -205,7 +205,7 @@ class APIKeyAdmin(KeyAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
                 "Protections",
                 {
                     "classes": ["collapse"],
-                    "fields": ["rate_limit_per_minute", "allowed_ips", "allowed_origins"],
+                    "fields": ["rate_limit_per_minute", "allowed_ips"],
                 },
             ),
         ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -77,7 +77,8 @@ def _refuse(message: str, code: str) -> AuthenticationFailed:
 def _key_in_url_or_body(request: HttpRequest) -> bool:
     query = request.META.get("QUERY_STRING", "")
     if query and (
-        crypto.looks_like_key(query) or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
+        crypto.looks_like_key(unquote_plus(query))
+        or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
     ):
         return True
     content_type = request.META.get("CONTENT_TYPE", "")
@@ -88,7 +89,9 @@ def _key_in_url_or_body(request: HttpRequest) -> bool:
             body = request.body
         except Exception:  # an unreadable or oversized body is DRF's to refuse
             return False
-        if crypto.PREFIX.encode() + b"_" in body:
+        if crypto.looks_like_key(body) or crypto.looks_like_key(
+            unquote_plus(body.decode("latin-1"))
+        ):
             return True
         if content_type.startswith("application/x-www-form-urlencoded"):
             names = {

@@ -55,7 +55,6 @@ LOOKUP_FIELDS = (
     "replaced_by_id",
     "rate_limit_per_minute",
     "allowed_ips",
-    "allowed_origins",
 )
 _DATETIME_FIELDS = frozenset({"expires_at", "revoked_at", "grace_ends_at"})
 

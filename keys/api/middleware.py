@@ -1,4 +1,5 @@
-"""Response-side work for /api/: security headers, rotation notices and usage counting.
+"""Response-side work for /api/: JSON errors, security headers, rotation notices and usage
+counting.
 
 Runs after the view. It does no database or network I/O: usage goes to an in-process buffer
 that a background thread ships to Redis or the database.
@@ -14,6 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from .. import crypto
 from ..models import APIKey
 from ..usage import recorder
+from .views import as_json_error
+
+RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
 class APIResponseMiddleware:
@@ -23,9 +27,13 @@ class APIResponseMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith("/api/"):
             return self.get_response(request)
-        response = self.get_response(request)
+        response = as_json_error(self.get_response(request))
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
+        rate_limit = getattr(request, "rate_limit", None)
+        if rate_limit is not None:  # IETF draft-ietf-httpapi-ratelimit-headers field names
+            for name, value in zip(RATE_LIMIT_HEADERS, rate_limit, strict=True):
+                response[name] = str(value)
         key = getattr(request, "api_key", None)
         if key is not None and key.grace_ends_at is not None and response.status_code != 401:
             add_rotation_headers(response, key)

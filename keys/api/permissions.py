@@ -43,9 +43,10 @@ def required_scope(view: Any, method: str) -> tuple[str, str] | None:
         return None
     action = getattr(view, "key_action", None)
     if action is None:
-        view_action = getattr(view, "action", None)
-        if view_action is not None:
-            action = VIEWSET_ACTIONS.get(view_action)
+        action_map = getattr(view, "action_map", None)
+        if action_map is not None:  # a viewset: the action this route maps the method to
+            mapped = "metadata" if method == "OPTIONS" else action_map.get(method.lower(), "")
+            action = VIEWSET_ACTIONS.get(mapped)
         else:
             action = METHOD_ACTIONS.get(method)
     if action is None:
@@ -60,16 +61,17 @@ class HasKeyScope(BasePermission):
         key = request.auth
         if not isinstance(key, APIKey):
             return False  # DRF answers 401 (no credentials) since authentication did not succeed
-        needed = required_scope(view, request._request.method or "")
+        method = request._request.method or ""
+        if method == "OPTIONS":  # DRF's metadata asks about POST and PUT with a cloned request
+            method = request.method
+        needed = required_scope(view, method)
         if needed is None:
             self.message = "This endpoint declares no module and action, so no API key may call it."
             return False
         module, action = needed
         if key.allows(module, action):
             return True
-        self.message = (
-            f"This API key does not have the {module}:{action} permission ({action} on {module})."
-        )
+        self.message = f"This API key does not have the {module}:{action} permission."
         return False
 
 

@@ -1,7 +1,7 @@
 """What a request with a valid key must still pass, and the gate in front of every key check.
 
-- Browser use: a request with browser signals (``Origin``, ``Sec-Fetch-*``) is refused unless
-  the key allows that origin: keys are for server-to-server use.
+- Browser use: a request with browser signals (``Origin``, ``Sec-Fetch-*``) is refused: keys
+  are for server-to-server use, never in browser JavaScript (the admin manual).
 - IP allowlist: an optional per-key list of ranges; refusals are counted in memory and
   written to the audit log in aggregate off the request path (``denials``), and each counts
   as a failure for the failure gate.
@@ -11,8 +11,9 @@
 
 The counters are fixed windows. With Redis a counter is one atomic Lua call (INCR + EXPIRE), so
 every process shares it and 50 concurrent requests at limit 10 let at most 10 through. Without
-Redis (or when Redis does not answer) an in-process counter under a lock does the same job for
-this process.
+Redis (or when Redis does not answer) the processes of one machine share a counters file
+(``counters``); if that file cannot be used, an in-process counter under a lock counts for this
+process alone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import sqlite3
 import threading
 import time
 from functools import lru_cache
@@ -35,14 +37,14 @@ from crm_keys.redis_client import get_redis
 from .. import crypto, netrules
 from ..conf import key_settings
 from ..models import APIKey
-from . import denials
+from . import counters, denials
 
 logger = logging.getLogger(__name__)
 
 MSG_TOO_MANY_FAILURES = "Too many failed authentication attempts from your address."
 MSG_BROWSER = (
     "API keys are for server-to-server use and are refused in browser requests: never expose a "
-    "key in client-side code. (An admin can allow specific origins on the key.)"
+    "key in client-side code."
 )
 MSG_IP_DENIED = "This API key may not be used from your address ({ip})."
 
@@ -77,20 +79,31 @@ class _LocalCounters:
 _local = _LocalCounters()
 
 
-def hit(bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
-    """Count one event in ``bucket``. Returns (allowed, seconds until the window resets)."""
+def count_hit(bucket: str, window: int = 60) -> tuple[int, int]:
+    """Count one event in ``bucket``. Returns (events in this window so far, seconds until the
+    window resets). Redis when configured; else (or when it does not answer) this machine's
+    counters file; else this process."""
     now = time.time()
     window_id = int(now // window)
     retry_after = max(1, int(window - (now % window)) + 1)
     client = get_redis()
-    count = None
     if client is not None:
         try:
-            count = int(client.eval(_LUA_HIT, 1, f"icrm:rl:{bucket}:{window_id}", window + 1))
+            return int(
+                client.eval(_LUA_HIT, 1, f"icrm:rl:{bucket}:{window_id}", window + 1)
+            ), retry_after
         except redis.RedisError as exc:
-            logger.warning("rate limit falls back to in-process counters: %s", type(exc).__name__)
-    if count is None:
-        count = _local.hit(bucket, window_id)
+            logger.warning("rate limit falls back to this machine's counters: %r", exc)
+    try:
+        return counters.machine.hit(bucket, window_id, window), retry_after
+    except sqlite3.Error as exc:
+        logger.warning("rate limit falls back to in-process counters: %r", exc)
+    return _local.hit(bucket, window_id), retry_after
+
+
+def hit(bucket: str, limit: int, window: int = 60) -> tuple[bool, int]:
+    """Count one event in ``bucket``. Returns (allowed, seconds until the window resets)."""
+    count, retry_after = count_hit(bucket, window)
     return count <= limit, retry_after
 
 
@@ -221,6 +234,7 @@ def reset_local_state() -> None:
     """Forget in-process counters, throttled addresses, known-good keys and uncounted
     allowlist refusals (tests)."""
     _local.clear()
+    counters.machine.clear()
     failures.clear()
     denials.reset()
 
@@ -232,12 +246,11 @@ def enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None
     """Per-key protections, after the key is known to be valid: browser use, IP allowlist,
     rate limit."""
     meta = request.META
-    origin = meta.get("HTTP_ORIGIN")
     if (
-        origin is not None
+        "HTTP_ORIGIN" in meta
         or meta.get("HTTP_SEC_FETCH_MODE") == "cors"
         or meta.get("HTTP_SEC_FETCH_SITE") == "cross-site"
-    ) and (origin is None or origin.strip() not in key.allowed_origins.split()):
+    ):
         raise PermissionDenied(MSG_BROWSER)
     if key.allowed_ips and not netrules.ip_allowed(ip, _networks(key.allowed_ips)):
         # Counted here, written to the audit log by the shipper thread (never the request's
@@ -246,11 +259,13 @@ def enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None
         failures.record_failure(limiter_bucket(ip))
         raise PermissionDenied(MSG_IP_DENIED.format(ip=ip or "unknown"))
     if key.rate_limit_per_minute:
-        allowed, retry_after = hit(f"key:{key.pk}", key.rate_limit_per_minute, 60)
-        if not allowed:
+        limit = key.rate_limit_per_minute
+        count, reset = count_hit(f"key:{key.pk}", 60)
+        request.rate_limit = (limit, max(0, limit - count), reset)  # the RateLimit-* headers
+        if count > limit:
             raise Throttled(
-                wait=retry_after,
-                detail=f"Rate limit of {key.rate_limit_per_minute} requests per minute exceeded for this API key.",
+                wait=reset,
+                detail=f"Rate limit of {limit} requests per minute exceeded for this API key.",
             )
 
 

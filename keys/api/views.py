@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -16,7 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import selectors
 from ..models import APIKey
-from .authentication import MSG_MISSING
+from .authentication import MSG_MISSING, authenticate_request
 from .permissions import HasValidKey
 
 logger = logging.getLogger(__name__)
@@ -35,12 +37,60 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
+MSG_NO_ROUTE = (
+    "Not found: no API route matches this URL (ids are numeric). "
+    "The routes are listed at /api/docs/ and /api/schema/."
+)
+MSG_SERVER_ERROR = "Internal error. It has been logged."
+# Headers a JSON replacement of an error page keeps.
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return JsonResponse({"detail": MSG_NO_ROUTE}, status=404)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"detail": "Internal error. It has been logged."}, status=500)
+    return JsonResponse({"detail": MSG_SERVER_ERROR}, status=500)
+
+
+def as_json_error(response: HttpResponse) -> HttpResponse:
+    """An error page Django made outside DRF (a URL that resolves to nothing, debug's HTML or
+    text pages for 404, 400 and 500) as the API's JSON ``{"detail": ...}``, same status. Only
+    the status and a few headers are kept: a debug page's body holds internals."""
+    content_type = response.get("Content-Type", "")
+    if response.status_code < 400 or content_type.startswith("application/json"):
+        return response
+    status = response.status_code
+    if status == 404:
+        detail = MSG_NO_ROUTE
+    elif status >= 500:
+        detail = MSG_SERVER_ERROR
+    else:
+        try:
+            detail = f"{HTTPStatus(status).phrase}."
+        except ValueError:
+            detail = "Request refused."
+    replacement = JsonResponse({"detail": detail}, status=status)
+    for header in _KEPT_HEADERS:
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
+
+
+class RouteMethodsFirst:
+    """For API views: a method the route does not have is 405 (JSON, with ``Allow``) whatever
+    the key, so 401, 403 and 429 only ever concern an operation that exists. The key is still
+    checked, its outcome unused: the request is counted in usage (and toward the limits) like
+    any request that presents a key."""
+
+    def perform_authentication(self, request: Request) -> None:
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):  # type: ignore[attr-defined]
+            with contextlib.suppress(exceptions.APIException):
+                authenticate_request(request._request)
+            raise exceptions.MethodNotAllowed(request.method)
+        super().perform_authentication(request)  # type: ignore[misc]
 
 
 class KeyInfoSerializer(serializers.Serializer):
@@ -58,7 +108,7 @@ class KeyInfoSerializer(serializers.Serializer):
     requests_24h = serializers.IntegerField(required=False)
 
 
-class KeyInfoView(APIView):
+class KeyInfoView(RouteMethodsFirst, APIView):
     """Tells an integration about its own key. Any valid key may call it; no scope needed."""
 
     permission_classes = [HasValidKey]

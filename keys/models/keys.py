@@ -9,6 +9,7 @@ the admin, the services and the CLI ask.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 
@@ -24,6 +25,12 @@ from ..scopes import ScopeError, normalize
 
 NO_PERMISSION_MESSAGE = "Give the key at least one permission (module and action)."
 ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage between 0 and 100."
+RATE_LIMIT_MESSAGE = "The rate limit is at least 1 request per minute (blank: no limit)."
+
+
+def validate_finite(value: float) -> None:
+    if not math.isfinite(value):  # NaN passes every comparison, so Min/Max cannot refuse it
+        raise ValidationError(ERROR_RATE_MESSAGE, code="not_finite")
 
 
 def validate_no_control_characters(value: str) -> None:
@@ -186,6 +193,7 @@ class APIKey(models.Model):
         null=True,
         blank=True,
         validators=[
+            validate_finite,
             MinValueValidator(0, ERROR_RATE_MESSAGE),
             MaxValueValidator(100, ERROR_RATE_MESSAGE),
         ],
@@ -194,12 +202,11 @@ class APIKey(models.Model):
     alerts_muted = models.BooleanField(default=False)
 
     # Optional protections.
-    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, RATE_LIMIT_MESSAGE)]
+    )
     allowed_ips = models.TextField(
         blank=True, help_text="CIDR ranges, one per line. Blank: any address."
-    )
-    allowed_origins = models.TextField(
-        blank=True, help_text="Browser origins allowed to use this key, one per line."
     )
 
     # Bookkeeping for once-only background work.
@@ -314,5 +321,4 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "alerts_muted",
     "rate_limit_per_minute",
     "allowed_ips",
-    "allowed_origins",
 )

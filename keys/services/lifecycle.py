@@ -328,7 +328,6 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         alerts_muted=old.alerts_muted,
         rate_limit_per_minute=old.rate_limit_per_minute,
         allowed_ips=old.allowed_ips,
-        allowed_origins=old.allowed_origins,
     )
     errors = rules.new_key_policy_errors(policy, new, now)
     if errors:

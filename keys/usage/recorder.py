@@ -62,7 +62,8 @@ _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 @lru_cache(maxsize=1024)
 def endpoint_label(method: str, route: str) -> str:
     """``GET`` + ``api/v1/^contacts/(?P<id>[^/.]+)/$`` -> ``GET /api/v1/contacts/{id}/``."""
-    pattern = route.replace("^", "").replace("$", "").replace("\\.", ".")
+    # "/?": API routes take an optional trailing slash; the label is the slashed form.
+    pattern = route.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
     pattern = _GROUP.sub(r"{\1}", pattern)
     pattern = _CONVERTER.sub(r"{\1}", pattern)
     return f"{method} /{pattern.lstrip('/')}"[:ENDPOINT_MAX]

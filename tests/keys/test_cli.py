@@ -148,3 +148,209 @@ def test_revoke_leaked_with_an_unknown_key():
 
     with pytest.raises(CommandError, match="No API key matches"):
         run("revoke", "--leaked", crypto.make_key().full, "--yes")
+
+
+# --- ids: every id argument is validated (a clear line, never a traceback) ------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["²", "١٢", "-1", "1.5", "9" * 30, "\x00", "abc\x00def", "", "   ", "icrm_", "icrm_²", "💥"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["rotate"],
+        ["revoke", "--yes"],
+        ["scopes", "--scope", "contacts:view"],
+        ["update", "--name", "X"],
+    ],
+)
+def test_odd_ids_are_a_clear_error(make_key, command, ref):
+    key, _ = make_key()
+    with pytest.raises(CommandError, match=r"No API key|Give the key") as caught:
+        run(command[0], ref, *command[1:])
+    assert "\n" not in str(caught.value)
+    key.refresh_from_db()
+    assert key.status == KeyStatus.ACTIVE and key.name == "Test key"
+
+
+def test_an_odd_id_from_the_shell_is_one_line_and_exit_1():
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "apikey", "show", "²"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "crm_keys.test_settings"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "No API key" in result.stderr
+
+
+# --- parity with the key page: every setting from create and update -------------------------
+
+SETTINGS_ARGS = [
+    "--rate-limit",
+    "2",
+    "--allowed-ips",
+    "10.0.0.0/8, 2001:db8::/32",
+    "--alert-volume",
+    "500",
+    "--alert-error-rate",
+    "2.5",
+    "--alert-unused-days",
+    "7",
+    "--mute-alerts",
+]
+
+
+def test_create_sets_every_setting_of_the_key_page(api):
+    full, _ = run("create", "--name", "Partner", "--scope", "contacts:view", *SETTINGS_ARGS)
+    key = APIKey.objects.get()
+    assert key.rate_limit_per_minute == 2
+    assert key.allowed_ips == "10.0.0.0/8\n2001:db8::/32"
+    assert (key.alert_volume_per_hour, key.alert_error_rate_percent, key.alert_unused_days) == (
+        500,
+        2.5,
+        7,
+    )
+    assert key.alerts_muted is True
+    # Enforced from the first request: the allowlist, then the rate limit.
+    assert api.get("/api/v1/contacts/", REMOTE_ADDR="192.0.2.1", **bearer(full)).status_code == 403
+    codes = [
+        api.get("/api/v1/contacts/", REMOTE_ADDR="10.1.2.3", **bearer(full)).status_code
+        for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    actions = AuditEntry.objects.filter(key_id=key.pk).exclude(action="access_denied")
+    assert sorted(actions.values_list("action", flat=True)) == ["edited", "generated"]
+
+
+def test_a_bad_setting_on_create_makes_no_key():
+    with pytest.raises(CommandError, match="--allowed-ips: 'nope' is not an IP address"):
+        run("create", "--name", "X", "--scope", "contacts:view", "--allowed-ips", "nope")
+    assert not APIKey.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_update_changes_settings_and_is_audited(api, make_key):
+    key, full = make_key({"contacts": ["view"]}, name="Old name")
+    out, _ = run(
+        "update",
+        str(key.pk),
+        "--name",
+        "New name",
+        "--description",
+        "Owner: ops",
+        "--scope",
+        "leads:view",
+        *SETTINGS_ARGS,
+    )
+    assert "New name" in out
+    key.refresh_from_db()
+    assert (key.name, key.description, key.scopes) == (
+        "New name",
+        "Owner: ops",
+        {"leads": ["view"]},
+    )
+    assert key.rate_limit_per_minute == 2 and key.alerts_muted
+    assert api.get("/api/v1/leads/", REMOTE_ADDR="10.0.0.1", **bearer(full)).status_code == 200
+    edited = AuditEntry.objects.get(key_id=key.pk, action="edited")
+    assert edited.before["name"] == "Old name" and edited.after["rate_limit_per_minute"] == 2
+    assert AuditEntry.objects.filter(key_id=key.pk, action="scopes_changed").exists()
+    # Back to the defaults.
+    run(
+        "update",
+        key.public_id,
+        "--rate-limit",
+        "none",
+        "--allowed-ips",
+        "",
+        "--alert-volume",
+        "default",
+        "--alert-error-rate",
+        "default",
+        "--alert-unused-days",
+        "default",
+        "--unmute-alerts",
+    )
+    key.refresh_from_db()
+    assert key.rate_limit_per_minute is None and key.allowed_ips == ""
+    assert key.alert_volume_per_hour is None and key.alert_error_rate_percent is None
+    assert key.alert_unused_days is None and key.alerts_muted is False
+    assert api.get("/api/v1/leads/", REMOTE_ADDR="192.0.2.9", **bearer(full)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-limit", "abc"], "--rate-limit: .*must be an integer"),
+        (["--rate-limit", "0"], "--rate-limit: .*at least 1"),
+        (["--rate-limit", "-5"], "--rate-limit: "),
+        (["--alert-error-rate", "150"], "--alert-error-rate: .*between 0 and 100"),
+        (["--alert-error-rate", "nan"], "--alert-error-rate: .*between 0 and 100"),
+        (["--alert-volume", "lots"], "--alert-volume: .*must be an integer"),
+        (["--allowed-ips", "10.0.0.0/8,300.1.1.1"], "--allowed-ips: '300.1.1.1'"),
+        (["--name", ""], "--name: The key needs a name"),
+        (["--name", "a\x07b"], "--name: .*control characters"),
+        (["--mute-alerts", "--unmute-alerts"], "not allowed with"),
+        ([], "Nothing to change"),
+    ],
+)
+def test_update_errors_name_the_option_and_change_nothing(make_key, args, message):
+    key, _ = make_key(name="Keep")
+    before = AuditEntry.objects.count()
+    with pytest.raises(CommandError, match=message) as caught:
+        run("update", str(key.pk), *args)
+    assert "\n" not in str(caught.value)
+    key.refresh_from_db()
+    assert key.name == "Keep" and key.rate_limit_per_minute is None
+    assert AuditEntry.objects.count() == before
+
+
+def test_update_of_a_revoked_key_is_refused(make_key, actor):
+    from keys import services
+
+    key, _ = make_key()
+    services.key_revoke(key=key, actor=actor)
+    with pytest.raises(CommandError, match="revoked; it cannot be edited"):
+        run("update", str(key.pk), "--name", "X")
+
+
+def test_show_prints_every_setting(make_key):
+    key, _ = make_key(name="Shown")
+    run(
+        "update",
+        str(key.pk),
+        "--rate-limit",
+        "30",
+        "--allowed-ips",
+        "10.0.0.0/8",
+        "--alert-volume",
+        "500",
+        "--mute-alerts",
+    )
+    out, _ = run("show", str(key.pk))
+    lines = {
+        line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in out.splitlines()
+    }
+    assert lines["rate limit"].startswith("30 requests per minute")
+    assert lines["allowed IPs"] == "10.0.0.0/8"
+    assert lines["alerts"] == "muted"
+    assert lines["alert volume"] == "above 500 requests per hour"
+    assert lines["alert error rate"] == "above 10.0% (default)"
+    assert lines["alert unused"] == "after 30 days (default)"
+    data = json.loads(run("show", str(key.pk), "--json")[0])
+    assert data["rate_limit_per_minute"] == 30 and data["allowed_ips"] == ["10.0.0.0/8"]
+    assert data["alerts"] == {
+        "muted": True,
+        "volume_per_hour": {"value": 500, "default": False},
+        "error_rate_percent": {"value": 10.0, "default": True},
+        "unused_days": {"value": 30, "default": True},
+    }

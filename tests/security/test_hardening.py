@@ -142,11 +142,16 @@ def test_browser_requests_are_refused(api, make_key, headers):
     assert "server-to-server" in response.json()["detail"]
 
 
-def test_an_allowed_origin_may_use_the_key(api, make_key, actor):
+def test_no_key_can_be_opened_to_browser_origins(api, make_key, actor, admin_client):
+    """The per-key "allowed origins" option is gone (it could not work: no CORS headers, and
+    the manual says never in browser JavaScript); every browser request is refused."""
     key, full = make_key()
-    services.key_update(key=key, data={"allowed_origins": "https://forms.example.com"}, actor=actor)
-    assert api.get(URL, HTTP_ORIGIN="https://forms.example.com", **bearer(full)).status_code == 200
-    assert api.get(URL, HTTP_ORIGIN="https://other.example.com", **bearer(full)).status_code == 403
+    with pytest.raises(services.KeyValidationError, match="Not an editable field"):
+        services.key_update(key=key, data={"allowed_origins": "https://a.example"}, actor=actor)
+    page = admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
+    assert "allowed_ips" in page and "origin" not in page.lower()
+    same_site = {"HTTP_ORIGIN": "http://testserver", "HTTP_SEC_FETCH_SITE": "same-origin"}
+    assert api.get(URL, **same_site, **bearer(full)).status_code == 403
 
 
 # --- hostile input --------------------------------------------------------------------------

@@ -320,7 +320,6 @@ def test_editing_scopes_goes_through_the_service_and_takes_effect(
             "alert_unused_days": "",
             "rate_limit_per_minute": "",
             "allowed_ips": "",
-            "allowed_origins": "",
         },
     )
     assert response.status_code == 302

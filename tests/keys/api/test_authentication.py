@@ -5,15 +5,23 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.actors import Actor
 from keys import crypto, services
+from keys.api import protections
 from tests.helpers import bearer
 
 URL = "/api/v1/contacts/"
 pytestmark = pytest.mark.django_db
+
+
+def limit_failures(n):
+    from django.conf import settings
+
+    return override_settings(API_KEYS={**settings.API_KEYS, "AUTH_FAILURES_PER_MINUTE": n})
 
 
 def assert_401(response, fragment):
@@ -124,6 +132,35 @@ def test_key_in_form_body_is_refused(api, make_key):
     _, full = make_key({"contacts": ["create"]})
     response = api.post(URL, {"api_key": full, "first_name": "A"}, format="multipart")
     assert_401(response, "not accepted")
+
+
+@pytest.mark.parametrize(
+    "search", ["icrm_", "icrm_123", "icrm_docs_and_more", "icrm_" + "a" * 12 + "_short"]
+)
+def test_text_with_the_key_prefix_is_not_a_key_in_the_url(api, make_key, search):
+    """Only what has the shape of a key (icrm_<12>_<38>) is refused in the URL; a search for
+    'icrm_' is an ordinary request and no failed authentication."""
+    from crm.models import Contact
+
+    Contact.objects.create(first_name="A", last_name="B", company=search)
+    _, full = make_key()
+    try:
+        with limit_failures(1):
+            for _ in range(3):
+                response = api.get(URL, {"search": search}, **bearer(full))
+                assert response.status_code == 200, response.content
+    finally:
+        protections.reset_local_state()
+    assert response.json()["count"] == 1
+
+
+@pytest.mark.parametrize("encode", [str, lambda k: k.replace("_", "%5F")])
+def test_a_key_shaped_value_anywhere_in_the_url_is_refused(api, make_key, encode):
+    _, full = make_key()
+    other = crypto.make_key().full
+    assert_401(api.get(f"{URL}?search={encode(other)}", **bearer(full)), "not accepted in the url")
+    mistyped = full[:-1] + ("a" if full[-1] != "a" else "b")
+    assert_401(api.get(f"{URL}?q=x{encode(mistyped)}y", **bearer(full)), "not accepted in the url")
 
 
 def test_revoked_key_is_refused_on_the_next_request(api, make_key, actor):

@@ -3,13 +3,34 @@
 import pytest
 import yaml
 
+from crm.modules import MODULES
+
 pytestmark = pytest.mark.django_db
 
+LIST_PARAMS = {"page", "page_size"}
 
-def test_schema_lists_both_key_headers_and_the_scope_of_each_operation(client):
+
+@pytest.fixture
+def schema(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
-    schema = yaml.safe_load(response.content)
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    return response.json()
+
+
+def operations(schema):
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            yield path, method, op
+
+
+def test_yaml_on_request(client, schema):
+    response = client.get("/api/schema/?format=yaml")
+    assert response.status_code == 200
+    assert yaml.safe_load(response.content)["paths"] == schema["paths"]
+
+
+def test_schema_lists_both_key_headers_and_the_scope_of_each_operation(schema):
     schemes = schema["components"]["securitySchemes"]
     assert schemes["BearerKey"]["scheme"] == "bearer"
     assert schemes["HeaderKey"] == {
@@ -29,9 +50,83 @@ def test_schema_lists_both_key_headers_and_the_scope_of_each_operation(client):
         paths["/api/v1/opportunities/export/"]["get"]["x-required-scope"] == "opportunities:export"
     )
     assert "x-required-scope" not in paths["/api/v1/key/"]["get"]
-    for path, ops in paths.items():
-        for op in ops.values():
-            assert {"BearerKey": []} in op["security"] and {"HeaderKey": []} in op["security"], path
+    for path, _, op in operations(schema):
+        assert {"BearerKey": []} in op["security"] and {"HeaderKey": []} in op["security"], path
+
+
+def test_the_introduction_explains_authentication_errors_and_limits(schema):
+    intro = schema["info"]["description"]
+    assert "## Authentication" in intro
+    for needed in (
+        "Authorization: Bearer icrm_",
+        "X-API-Key: icrm_",
+        "icrm_<12-character public id>_<32-character secret><6-character checksum>",
+        "Deprecation: true",
+        "Sunset",
+        "X-API-Key-Notice",
+        "RateLimit-Remaining",
+        "Retry-After",
+        "formula_guard=off",
+    ):
+        assert needed in intro, needed
+
+
+def test_descriptions_are_written_for_integrators(schema):
+    for path, method, op in operations(schema):
+        text = op["description"]
+        assert "key_module" not in text and "crm.modules" not in text and "``" not in text
+        assert op["summary"], (method, path)
+        scope = op.get("x-required-scope")
+        assert f"**Key permission:** `{scope}`." in text if scope else "any valid key" in text
+    contacts = schema["paths"]["/api/v1/contacts/"]
+    assert contacts["get"]["summary"] == "List contacts"
+    assert contacts["post"]["summary"] == "Create a contact"
+
+
+def test_one_tag_per_module(schema):
+    tags = {t["name"] for t in schema["tags"]}
+    assert {m.label for m in MODULES.values()} <= tags
+    for path, _, op in operations(schema):
+        assert len(op["tags"]) == 1, path
+        module = path.split("/")[3]
+        expected = MODULES[module].label if module in MODULES else "Your key"
+        assert op["tags"] == [expected], path
+
+
+def test_every_operation_documents_its_errors(schema):
+    error = {"$ref": "#/components/schemas/Error"}
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail"]
+    for path, method, op in operations(schema):
+        responses = op["responses"]
+        for code in ("401", "403", "429", "503"):
+            assert responses[code]["content"]["application/json"]["schema"] == error, (
+                method,
+                path,
+                code,
+            )
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+        assert {"Retry-After", "RateLimit-Reset"} <= set(responses["429"]["headers"])
+        if "{id}" in path:
+            assert "404" in responses, (method, path)
+        query = [p for p in op.get("parameters", []) if p["in"] == "query"]
+        assert ("400" in responses) == bool(query or op.get("requestBody")), (method, path)
+        success = [c for c in responses if c.startswith("2")]
+        assert success and all("RateLimit-Remaining" in responses[c]["headers"] for c in success), (
+            method,
+            path,
+        )
+
+
+def test_exports_list_the_filters_of_the_list(schema):
+    for module in MODULES:
+        listed = {p["name"] for p in schema["paths"][f"/api/v1/{module}/"]["get"]["parameters"]}
+        export = schema["paths"][f"/api/v1/{module}/export/"]["get"]
+        exported = {p["name"] for p in export["parameters"]}
+        assert exported == (listed - LIST_PARAMS) | {"formula_guard"}, module
+        assert {"search", "ordering"} <= exported
+        guard = next(p for p in export["parameters"] if p["name"] == "formula_guard")
+        assert guard["schema"]["enum"] == ["off", "on"] and guard["schema"]["default"] == "on"
+        assert "text/csv" in export["responses"]["200"]["content"]
 
 
 def test_swagger_ui_is_served_locally(client):
