@@ -100,6 +100,12 @@ def test_export_json_lines_with_a_date_range(three_entries):
         audit("export", "--since", "yesterday")
 
 
+def test_export_takes_the_extreme_dates(three_entries):
+    """The first and last days a date can be: every entry, no traceback."""
+    lines = audit("export", "--since", "0001-01-01", "--until", "9999-12-31").splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3]
+
+
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_postgres_trigger_refuses_update_and_delete(three_entries):
     from django.db import DatabaseError

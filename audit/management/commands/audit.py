@@ -30,8 +30,13 @@ def _day(text: str | None, *, end: bool) -> datetime | None:
     except ValueError:
         raise CommandError(f"{text[:20]!r} is not a date (YYYY-MM-DD).") from None
     if end:
+        if day == date.max:
+            return None  # through the last day there is: no upper bound
         day += timedelta(days=1)
-    return timezone.make_aware(datetime.combine(day, time.min))
+    try:
+        return timezone.make_aware(datetime.combine(day, time.min))
+    except (OverflowError, ValueError):  # a first day so early no time zone can hold it
+        return None
 
 
 class Command(BaseCommand):
