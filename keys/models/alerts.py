@@ -14,6 +14,8 @@ class AlertKind(models.TextChoices):
     ERROR_SPIKE = "error_spike", "Error spike"
     UNUSED = "unused", "Unused key"
     ROTATION_DUE = "rotation_due", "Rotation due"
+    OLD_KEY_IN_USE = "old_key_in_use", "Old key still in use"
+    UNUSED_PERMISSIONS = "unused_permissions", "Permissions unused"
     OWNER_DEACTIVATED = "owner_deactivated", "Owner deactivated"
 
 
