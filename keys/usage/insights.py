@@ -28,6 +28,7 @@ from crm.modules import ACTIONS, MODULES
 from ..api.permissions import endpoint_scopes
 from ..conf import key_settings
 from ..models import APIKey, KeyClient, RecentError, UsageHour
+from ..scopes import normalize
 from .transport import Shipment, pending_of_key
 
 MAX_LINEAGE = 20  # rotations followed back from a key (a chain is one integration)
@@ -124,10 +125,12 @@ def granted(scopes: Mapping[str, Iterable[str]]) -> list[str]:
 
 
 def without(scopes: Mapping[str, Iterable[str]], dropped: Iterable[str]) -> dict[str, list[str]]:
-    """The scopes minus ``dropped`` (``module:action`` strings); modules left empty go."""
+    """The scopes minus ``dropped`` (``module:action`` strings), in module and action order;
+    modules left empty go."""
     gone = set(dropped)
-    kept = {m: [a for a in actions if f"{m}:{a}" not in gone] for m, actions in scopes.items()}
-    return {m: actions for m, actions in kept.items() if actions}
+    return normalize(
+        {m: [a for a in actions if f"{m}:{a}" not in gone] for m, actions in scopes.items()}
+    )
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def _review(
         days=days,
         since=now - timedelta(days=days),
         judged_from=oldest,
-        old_enough=oldest <= now - timedelta(days=days),
+        old_enough=oldest < now - timedelta(days=days),
         keys=keys,
     )
 
