@@ -78,6 +78,9 @@ def test_the_key_pages_show_the_cutover_and_offer_revoking_the_old_key(admin_cli
             assert "by 1 client that has not moved to the new key" in html
             assert f'href="/admin/keys/apikey/{old.pk}/revoke/">Revoke old key now</a>' in html
             assert "retired-client/0.1" not in html.split('id="key-clients-heading"')[0]
+        confirm = admin_client.get(f"/admin/keys/apikey/{old.pk}/revoke/").content.decode()
+        assert "It was last used <strong>2\xa0hours ago</strong>" in confirm
+        assert "still on it: <code>203.0.113.7</code> Zapier/1.0." in confirm
         revoke = admin_client.post(f"/admin/keys/apikey/{old.pk}/revoke/", {"reason": "moved"})
         assert revoke.status_code == 302
         html = admin_client.get(f"/admin/keys/apikey/{new.pk}/change/").content.decode()
