@@ -27,7 +27,7 @@ import re
 import threading
 import unicodedata
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
@@ -133,25 +133,6 @@ class Callers:
 
     def key_ids(self) -> set[int]:
         return {key_id for key_id, _, _ in self.clients} | set(self.errors)
-
-    def add_client(self, client: Client, requests: float, first: float, last: float) -> None:
-        mine = self.clients.get(client)
-        if mine is None:
-            self.clients[client] = [requests, first, last]
-        else:
-            mine[0] += requests
-            mine[1] = min(mine[1], first)
-            mine[2] = max(mine[2], last)
-
-    def merge(self, other: Callers) -> None:
-        for client, (requests, first, last) in other.clients.items():
-            self.add_client(client, requests, first, last)
-        for key_id, events in other.errors.items():
-            self.add_errors(key_id, events)
-
-    def add_errors(self, key_id: int, events: Iterable[ErrorEvent]) -> None:
-        merged = sorted([*self.errors.get(key_id, []), *events])
-        self.errors[key_id] = merged[-errors_per_key() :]
 
 
 def clients_per_key() -> int:

@@ -1,8 +1,8 @@
 """Usage recording: count every API request for its key, exactly, without the request paying.
 
 Request path
-    ``record_request`` adds one to an in-process cell (key, hour, endpoint) under a lock. No
-    database, no network.
+    ``record_request`` adds one to an in-process cell (key, hour, endpoint) under a lock, and for
+    a known key counts its client and keeps its error (``callers``). No database, no network.
 
 Shipping (a daemon thread per process, every ``USAGE_SHIP_INTERVAL`` seconds, and at exit)
     The buffer is taken as a *batch* with a per-process sequence number and moved

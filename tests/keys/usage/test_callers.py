@@ -231,3 +231,37 @@ def test_the_key_page_shows_clients_and_recent_errors(admin_client, api, make_ke
     assert "203.0.113.7" in html
     assert "Zapier &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "This API key does not have the leads:view permission" in html
+
+
+def test_the_key_page_costs_the_same_queries_with_many_clients(admin_client, api, make_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    quiet, quiet_full = make_key(name="Quiet")
+    busy, busy_full = make_key(name="Busy")
+    call(api, quiet_full)
+    for i in range(30):
+        call(api, busy_full, agent=f"worker-{i}")
+        call(api, busy_full, f"/api/v1/contacts/{900000 + i}/", agent=f"worker-{i}")
+    flush.flush()
+    admin_client.get(f"/admin/keys/apikey/{quiet.pk}/change/")  # warm Django's own caches
+    counts = []
+    for key in (quiet, busy):
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    assert len(show(busy)["clients"]) == 30 and len(show(busy)["recent_errors"]) == 30
+
+
+def test_apikey_show_text_lists_clients_and_errors(api, make_key):
+    key, full = make_key({"contacts": ["view"]})
+    call(api, full)
+    call(api, full, "/api/v1/leads/", agent=CRON)
+    flush.flush()
+    out = io.StringIO()
+    call_command("apikey", "show", key.public_id, stdout=out)
+    text = out.getvalue()
+    assert f"203.0.113.7  {ZAPIER}" in text and f"203.0.113.7  {CRON}" in text
+    assert "403 GET /api/v1/leads/  This API key does not have the leads:view permission" in text
+    assert "unused_scopes: []" in text
