@@ -127,6 +127,7 @@ class Callers:
 
     clients: dict[Client, list[float]] = field(default_factory=dict)
     errors: dict[int, list[ErrorEvent]] = field(default_factory=dict)
+    dropped: int = 0  # requests whose new client found the buffer full (not shipped)
 
     def __bool__(self) -> bool:
         return bool(self.clients or self.errors)
@@ -166,11 +167,11 @@ class CallerBuffer:
             else:
                 key_id = client[0]
                 new = self._new_per_key.get(key_id, 0)
-                if new < 4 * clients_per_key() and len(self._clients) < _max_clients():
+                if len(self._clients) >= _max_clients():
+                    self.dropped += 1  # the whole buffer is full (Redis down for long): warned
+                elif new < 4 * clients_per_key():  # else: picked up when it calls again
                     self._clients[client] = [1, when, when]
                     self._new_per_key[key_id] = new + 1
-                else:
-                    self.dropped += 1
             if error is not None:
                 events = self._errors.get(client[0])
                 if events is None:
@@ -179,9 +180,10 @@ class CallerBuffer:
 
     def take(self) -> Callers:
         with self._lock:
-            clients, errors = self._clients, self._errors
-            self._clients, self._new_per_key, self._errors = {}, {}, {}
-        return Callers(clients, {key_id: list(events) for key_id, events in errors.items()})
+            clients, errors, dropped = self._clients, self._errors, self.dropped
+            self._clients, self._new_per_key, self._errors, self.dropped = {}, {}, {}, 0
+        taken = {key_id: list(events) for key_id, events in errors.items()}
+        return Callers(clients, taken, dropped)
 
     def merge(self, callers: Callers) -> None:
         """Put back what a failed write took (it was in the buffer a moment ago)."""

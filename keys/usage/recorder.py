@@ -194,6 +194,8 @@ class _Shipper:
         if dropped:
             _warn("dropped", f"usage buffer full: {dropped} requests were not counted")
         who = callers.buffer.take()
+        if who.dropped:
+            _warn("clients", f"usage buffer full: {who.dropped} requests' clients not recorded")
         if not counts and not last_used and not who:
             return None
         self.seq += 1

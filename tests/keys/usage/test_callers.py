@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ import time_machine
 from django.core.management import call_command
 
 from keys.models import KeyClient, RecentError, UsageHour
-from keys.usage import callers, flush, prune
+from keys.usage import callers, flush, prune, recorder
 from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
@@ -203,6 +204,16 @@ def test_the_buffer_bounds_new_clients_per_key(make_key, settings):
     taken = callers.buffer.take()
     assert len(taken.clients) == 8  # 4 x CLIENTS_PER_KEY new clients per ship
     assert taken.clients[(key.pk, "192.0.2.1", "agent-0")] == [2, 1.0, 100.0]
+
+
+def test_a_full_buffer_drops_new_clients_and_says_so(settings, caplog):
+    settings.API_KEYS = {**settings.API_KEYS, "USAGE_BUFFER_MAX_CELLS": 3}
+    for key_id in range(1, 6):
+        callers.buffer.add((key_id, "192.0.2.1", "agent"), 1.0, None)
+    with caplog.at_level(logging.WARNING, logger="keys.usage.recorder"):
+        batch = recorder._shipper.next_batch()
+    assert len(batch.callers.clients) == 3
+    assert "usage buffer full: 2 requests' clients not recorded" in caplog.text
 
 
 def test_prune_forgets_clients_and_errors_past_the_retention(api, make_key, settings):
