@@ -22,6 +22,8 @@ class AlertKind(models.TextChoices):
 # Alerts about who answers for a key, not about its traffic: no figure, not muted with the
 # usage alerts.
 GOVERNANCE_KINDS = (AlertKind.OWNER_DEACTIVATED,)
+# Alerts whose sentence says it all (which clients, which permissions): no figure line either.
+SENTENCE_ONLY_KINDS = (*GOVERNANCE_KINDS, AlertKind.OLD_KEY_IN_USE, AlertKind.UNUSED_PERMISSIONS)
 
 
 class Alert(models.Model):
@@ -53,7 +55,7 @@ class Alert(models.Model):
 
     @property
     def has_figures(self) -> bool:
-        return self.kind not in GOVERNANCE_KINDS
+        return self.kind not in SENTENCE_ONLY_KINDS
 
     @property
     def advice(self) -> str:
