@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from crm.modules import MODULES
 
 from ..models import APIKey
+from ..usage.recorder import endpoint_label
 
 # DRF viewset action -> key action. Extra actions declare theirs: @action(..., key_action="export").
 VIEWSET_ACTIONS = {
@@ -66,8 +67,6 @@ def endpoint_scopes() -> dict[str, str]:
     API (``GET /api/v1/contacts/{id}/`` -> ``contacts:view``): the URLconf walked once, each
     route and method answered by ``required_scope`` as a request would be. Endpoints that need
     no permission (``/api/v1/key/``) are absent."""
-    from ..usage.recorder import endpoint_label  # the usage package imports this one
-
     out: dict[str, str] = {}
     for route, callback in _walk(get_resolver().url_patterns):
         cls = getattr(callback, "cls", None)
