@@ -62,6 +62,10 @@ class Alert(models.Model):
         """What the recipient of the e-mail can do about it."""
         if self.kind == AlertKind.OWNER_DEACTIVATED:
             return "Give the key an active owner, or revoke it, on the key page"
+        if self.kind == AlertKind.OLD_KEY_IN_USE:
+            return "See which clients still call the old key, and revoke it, on the key page"
+        if self.kind == AlertKind.UNUSED_PERMISSIONS:
+            return "Remove the unused permissions (or mute alerts) on the key page"
         return "Thresholds can be changed, or alerts muted, on the key page"
 
     @property

@@ -71,6 +71,7 @@ def test_old_key_still_in_use_is_raised_once_in_the_last_tenth(rotated_1h):
     assert "Old key still in use" in mail.outbox[0].subject
     assert "203.0.113.7 (Zapier/1.0)" in mail.outbox[0].body
     assert "Measured:" not in mail.outbox[0].body  # the sentence says it all
+    assert "See which clients still call the old key, and revoke it" in mail.outbox[0].body
     with at(R + timedelta(minutes=58)):
         assert rules.evaluate_traffic_alerts()["opened"] == 0  # once per episode
     assert len(mail.outbox) == 1 and raised(old) == 1
