@@ -128,9 +128,7 @@ def test_two_403s_are_listed_with_their_permission_names(api, make_key, backend,
         (403, "POST", "/api/v1/contacts/"),  # newest first
         (403, "GET", "/api/v1/leads/"),
     ]
-    assert errors[0]["detail"] == (
-        "This API key does not have the contacts:create permission (create on contacts)."
-    )
+    assert errors[0]["detail"] == "This API key does not have the contacts:create permission."
     assert "leads:view" in errors[1]["detail"]
     assert (errors[0]["ip"], errors[0]["user_agent"]) == ("127.0.0.1", CRON)
     assert (errors[1]["ip"], errors[1]["user_agent"]) == ("203.0.113.7", ZAPIER)
