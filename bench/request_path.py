@@ -39,6 +39,16 @@ def usage_tracking_off() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def caller_recording_off() -> Iterator[None]:
+    """B without recording the key's client and errors (usage counts unchanged): the cost of
+    "who is calling"."""
+    from keys.usage import recorder
+
+    with mock.patch.object(recorder, "record_caller", lambda *args, **kwargs: None):
+        yield
+
+
 def variants(fx: Fixture) -> list[Variant]:
     cid = fx.contact_id
     bearer = {"Authorization": f"Bearer {fx.crm_key}"}
@@ -64,6 +74,15 @@ def variants(fx: Fixture) -> list[Variant]:
             200,
             "A",
             usage_tracking_off,
+        ),
+        Variant(
+            "B-nocallers",
+            "crm-keys without clients/errors recording",
+            "detail",
+            make_environ(detail_b, headers=bearer),
+            200,
+            "A",
+            caller_recording_off,
         ),
         Variant(
             "B-xapikey",
@@ -257,8 +276,18 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             return None
         return round(bo / co, 2)
 
+    def cost(field: str) -> float | None:
+        with_it = results.get("B", {}).get(field)
+        without = results.get("B-nocallers", {}).get(field)
+        return None if with_it is None or without is None else round(with_it - without, 1)
+
     return {
         "variants": results,
+        # What recording each key's client and errors adds to B (B minus B-nocallers).
+        "callers_cost_us": {
+            estimator or "median": cost(f"overhead_{estimator}us")
+            for estimator in ("", "paired_", "cpu_")
+        },
         "ratio_detail": ratio("B", "C"),
         "ratio_detail_notrack": ratio("B-notrack", "C"),
         "ratio_list": ratio("B-list", "C-list"),

@@ -117,6 +117,11 @@ def summary(results: dict[str, Any]) -> str:
                 f"list {fmt(req.get('ratio_list'), '.2f')}, "
                 f"detail without tracking {fmt(req.get('ratio_detail_notrack'), '.2f')}  (target ≤ 0.50)"
             )
+            if req.get("callers_cost_us"):
+                lines.append(
+                    "clients/errors recording (B - B-nocallers), µs: "
+                    + ", ".join(f"{k} {fmt(v, '+.1f')}" for k, v in req["callers_cost_us"].items())
+                )
             names = {
                 "paired_": "round-paired (median of B_r - A_r)",
                 "min_": "best rounds (min - min)",
@@ -170,7 +175,9 @@ def summary(results: dict[str, Any]) -> str:
                 lines.append(
                     f"usage flush: {fl['requests']:,} requests over {fl['keys']:,} keys: record "
                     f"{fl['record_us_per_request']} µs/request, ship {fl['ship_seconds']} s, flush "
-                    f"{fl['flush_seconds']} s, exact: {fl['exact']}"
+                    f"{fl['flush_seconds']} s, exact: {fl['exact']}; record_request CPU "
+                    f"{fl.get('record_cpu_us_counts_only')} µs counts only, "
+                    f"{fl.get('record_cpu_us_with_callers')} µs with clients/errors"
                 )
             else:
                 lines.append(f"usage flush: skipped ({fl.get('reason') or fl.get('error')})")

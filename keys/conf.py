@@ -43,6 +43,13 @@ DEFAULTS: dict[str, Any] = {
     "USAGE_BUFFER_MAX_CELLS": 100_000,
     # How long usage counters live in Redis if no flush collects them (seconds).
     "USAGE_REDIS_TTL": 7 * 86400,
+    # Who calls with a key: the most recent distinct clients (address + User-Agent) and the
+    # most recent errors kept per key (both pruned with USAGE_RETENTION_DAYS).
+    "CLIENTS_PER_KEY": 50,
+    "RECENT_ERRORS_PER_KEY": 50,
+    # A granted permission no request used within this many days is "unused" (capped by
+    # USAGE_RETENTION_DAYS: older hourly rows are gone).
+    "UNUSED_SCOPE_DAYS": 30,
     # In-process cache of key records on the request path, and the backstop age of an entry.
     "LOOKUP_CACHE": True,
     "LOOKUP_CACHE_SECONDS": 30,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from . import crypto
 from .alerts.rules import thresholds_for
 from .models import APIKey, KeyPolicy, KeyStatus
+from .usage import insights
 from .usage.stats import key_request_counts, key_usage
 
 
@@ -126,11 +127,18 @@ def key_protections_and_alerts(key: APIKey) -> dict[str, Any]:
 
 
 def key_detail(key: APIKey) -> dict[str, Any]:
-    """key_summary plus every setting and the usage figures (filled in by the usage
-    selectors)."""
+    """key_summary plus every setting, the usage figures, the key's clients, its granted
+    permissions unused in the window and its recent errors (`apikey show`). What Redis holds
+    and the tables do not yet is read once and counted in all of them."""
     data = key_summary(key)
     data.update(key_protections_and_alerts(key))
-    data["usage"] = key_usage(key)
+    shipment = insights.pending(key)
+    review = insights.scope_review(key, shipment=shipment)
+    data["usage"] = key_usage(key, pending=shipment)
+    data["clients"] = insights.key_clients(key, shipment)
+    data["unused_scopes"] = review.unused
+    data["unused_scopes_window_days"] = review.days
+    data["recent_errors"] = insights.key_recent_errors(key, shipment)
     return data
 
 

@@ -231,16 +231,21 @@ def login(page: Any, shot: Callable[..., None] | None = None) -> None:
 
 
 def call_api(
-    base_url: str, path: str, key: str, *, method: str = "GET", body: Any = None
+    base_url: str,
+    path: str,
+    key: str,
+    *,
+    method: str = "GET",
+    body: Any = None,
+    agent: str | None = None,
 ) -> tuple[int, dict[str, str]]:
-    """One API request with the stdlib, server to server (no browser headers)."""
+    """One API request with the stdlib, server to server (no browser headers); ``agent``
+    replaces urllib's User-Agent."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base_url + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if agent is not None:
+        headers["User-Agent"] = agent
+    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -13,6 +14,7 @@ from django.utils.timesince import timesince, timeuntil
 from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from ..models import APIKey, KeyStatus
+from ..usage.insights import ScopeReview
 
 STATUS_CLASSES = {
     KeyStatus.ACTIVE: "active",
@@ -68,8 +70,32 @@ def expiry_html(key: APIKey, now: Any = None) -> str:
     )
 
 
-def scopes_table(scopes: dict[str, list[str]]) -> str:
-    """A read-only permission matrix (revoked keys, users without change permission)."""
+def scope_usage(review: ScopeReview, remove_url: str = "") -> dict[str, Any]:
+    """What the permission matrix shows of a key's review: each granted permission used or
+    unused, the window, and the way to remove the unused ones (or why not yet)."""
+    refusal = review.removal_refusal()
+    return {
+        "used": set(review.used),
+        "unused": review.unused,
+        "days": review.days,
+        "lineage": review.keys > 1,
+        "remove_url": remove_url if refusal is None else "",
+        "refusal": refusal if review.unused else "",
+    }
+
+
+def usage_mark(usage: dict[str, Any] | None, scope: str) -> str:
+    """ "used", "unused" or "" (not granted, or no usage shown)."""
+    if not usage:
+        return ""
+    if scope in usage["used"]:
+        return "used"
+    return "unused" if scope in usage["unused"] else ""
+
+
+def scopes_table(scopes: dict[str, list[str]], usage: dict[str, Any] | None = None) -> str:
+    """A read-only permission matrix (revoked keys, users without change permission), each
+    granted permission marked used or unused when ``usage`` is given."""
     head = format_html_join("", '<th scope="col">{}</th>', ((ACTION_LABELS[a],) for a in ACTIONS))
     rows = format_html_join(
         "",
@@ -82,8 +108,10 @@ def scopes_table(scopes: dict[str, list[str]]) -> str:
                     "{}",
                     (
                         (
-                            mark_safe(
-                                '<td class="granted">✓<span class="visually-hidden"> yes</span></td>'
+                            format_html(
+                                '<td class="granted">✓<span class="visually-hidden"> yes</span>'
+                                "{}</td>",
+                                _mark_html(usage_mark(usage, f"{module.name}:{a}")),
                             )
                             if a in scopes.get(module.name, ())
                             else mark_safe(
@@ -97,9 +125,18 @@ def scopes_table(scopes: dict[str, list[str]]) -> str:
             for module in MODULES.values()
         ),
     )
-    return format_html(
+    table = format_html(
         '<table class="scope-matrix scope-matrix--readonly"><thead><tr><td></td>{}</tr></thead>'
         "<tbody>{}</tbody></table>",
         head,
         rows,
     )
+    if usage:
+        table += render_to_string("keys/widgets/scope_usage_note.html", {"usage": usage})
+    return table
+
+
+def _mark_html(mark: str) -> str:
+    if not mark:
+        return ""
+    return format_html(' <span class="scope-usage scope-usage--{}">{}</span>', mark, mark)

@@ -24,7 +24,9 @@ from crm_keys.adminguard import GuardedChangelistMixin
 from .. import services
 from ..crypto import public_id_from_ref
 from ..models import Alert, APIKey
+from ..usage import insights
 from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
+from .callers import CallerAdminViews, callers_context
 from .display import ago, expiry_html, scopes_table, status_badge
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
@@ -32,7 +34,7 @@ from .views import KeyAdminViews
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(KeyAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
+class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
     form = KeyChangeForm
     change_list_template = "admin/keys/apikey/change_list.html"
     change_form_template = "admin/keys/apikey/change_form.html"
@@ -273,7 +275,8 @@ class APIKeyAdmin(KeyAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
 
     @admin.display(description="Permissions")
     def permissions_table(self, obj: APIKey) -> str:
-        return scopes_table(obj.scopes)
+        # The used / unused marks that render_change_form worked out for this page, if any.
+        return scopes_table(obj.scopes, getattr(obj, "scope_usage", None))
 
     def render_change_form(
         self,
@@ -291,9 +294,22 @@ class APIKeyAdmin(KeyAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
             # refuse these users, so the key page must not show them the same rows.
             can_audit = request.user.has_perm("audit.view_auditentry")
             can_see_alerts = request.user.has_perm(f"{self.opts.app_label}.view_alert")
+            shipment = insights.pending(obj)  # what Redis holds and the tables do not yet
+            callers = callers_context(
+                request,
+                obj,
+                shipment,
+                can_change=self.has_change_permission(request, obj),
+                can_revoke=self.has_revoke_permission(request),
+            )
+            obj.scope_usage = callers["scope_usage"]  # type: ignore[attr-defined]
+            adminform = context.get("adminform")
+            if adminform is not None and "scopes" in adminform.form.fields:
+                adminform.form.fields["scopes"].widget.usage = callers["scope_usage"]
             context.update(
                 {
-                    "usage": key_usage(obj),
+                    **callers,
+                    "usage": key_usage(obj, pending=shipment),
                     "can_see_alerts": can_see_alerts,
                     "open_alerts": (
                         list(obj.alerts.filter(resolved_at__isnull=True)) if can_see_alerts else []

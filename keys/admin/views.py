@@ -44,6 +44,7 @@ from .. import crypto, services
 from ..models import APIKey
 from ..scopes import describe
 from ..services import rules
+from ..usage import insights
 from ..usage.stats import iter_hourly_rows
 from .forms import KeyGenerateForm, RevokeForm, RotateForm
 
@@ -336,6 +337,7 @@ class KeyAdminViews:
             form=form,
             error=error or refusal or "",
             can_submit=refusal is None,
+            cutover=insights.cutover(key) if key.in_grace else None,  # who still calls it
         )
         return self._render(request, self.revoke_template, context)
 

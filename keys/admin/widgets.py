@@ -21,6 +21,7 @@ from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from ..models.keys import NO_PERMISSION_MESSAGE
 from ..scopes import PRESETS, ScopeError, Scopes, beyond, describe, normalize, within
+from .display import usage_mark
 
 
 class ScopeMatrixWidget(forms.Widget):
@@ -37,6 +38,8 @@ class ScopeMatrixWidget(forms.Widget):
         self.show_presets = show_presets
         self.grantable: Scopes | None = None  # None: anything (no ceiling known)
         self.roles: dict[str, Scopes] = {}  # "Same as role…": group name -> its scopes
+        # On the key page: which granted permissions requests used (display.scope_usage).
+        self.usage: dict[str, Any] | None = None
 
     def _capped(self, scopes: Scopes) -> tuple[Scopes, str]:
         """``scopes`` within the ceiling, and what was left out (as text)."""
@@ -93,6 +96,7 @@ class ScopeMatrixWidget(forms.Widget):
                             "disabled": allowed is not None
                             and action not in allowed
                             and action not in granted,
+                            "usage": usage_mark(self.usage, f"{module.name}:{action}"),
                         }
                         for action in ACTIONS
                     ],
@@ -101,6 +105,7 @@ class ScopeMatrixWidget(forms.Widget):
         context.update(
             {
                 "matrix_id": base_id,
+                "usage": self.usage,
                 "actions": [{"name": a, "label": ACTION_LABELS[a]} for a in ACTIONS],
                 "rows": rows,
                 "presets": [

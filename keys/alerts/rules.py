@@ -1,5 +1,6 @@
-"""Alerts: when an episode of high volume, error spike, unused key, rotation due or owner
-deactivated opens and when it clears (called by keys.tasks).
+"""Alerts: when an episode of high volume, error spike, old key still in use, unused key,
+rotation due, permissions unused or owner deactivated opens and when it clears (called by
+keys.tasks; the two about who calls a key find their conditions in ``findings``).
 
 An alert is one *episode* of a condition on a key: an ``Alert`` row, carrying the sentence it
 was raised with, opened with its audit entry (one transaction) when the condition starts,
@@ -28,16 +29,27 @@ from audit.services import audit_record
 from ..conf import key_settings
 from ..models import Alert, AlertKind, APIKey, KeyPolicy, UsageHour
 from ..models.alerts import GOVERNANCE_KINDS
+from ..usage.insights import scope_reviews
+from .findings import Finding, grace_ending, old_key_in_use, unused_permissions
 from .notify import notify_open_alerts
 
-TRAFFIC_KINDS = (AlertKind.HIGH_VOLUME, AlertKind.ERROR_SPIKE)
-DAILY_KINDS = (AlertKind.UNUSED, AlertKind.ROTATION_DUE, AlertKind.OWNER_DEACTIVATED)
+TRAFFIC_KINDS = (AlertKind.HIGH_VOLUME, AlertKind.ERROR_SPIKE, AlertKind.OLD_KEY_IN_USE)
+DAILY_KINDS = (
+    AlertKind.UNUSED,
+    AlertKind.ROTATION_DUE,
+    AlertKind.UNUSED_PERMISSIONS,
+    AlertKind.OWNER_DEACTIVATED,
+)
 KEY_FIELDS = (
     "id",
     "name",
     "public_id",
+    "scopes",
     "created_at",
     "last_used_at",
+    "expires_at",
+    "revoked_at",
+    "grace_ends_at",
     "replaced_by_id",
     "alert_volume_per_hour",
     "alert_error_rate_percent",
@@ -74,15 +86,6 @@ def thresholds_for(key: APIKey, rotation_days: int | None = None) -> Thresholds:
     )
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A condition that holds now: what was measured against which threshold."""
-
-    measured: float
-    threshold: float
-    message: str
-
-
 @dataclass
 class Outcome:
     opened: int = 0
@@ -97,7 +100,8 @@ class Outcome:
 
 
 def evaluate_traffic_alerts(now: datetime | None = None) -> dict[str, int]:
-    """High volume and error spike, from the hourly rows (one aggregate query).
+    """High volume and error spike, from the hourly rows (one aggregate query); old key still
+    in use, for rotated keys whose grace ends within the hour (``findings``).
 
     "The last hour" is the last full hour and, so that a spike is caught before its hour ends,
     the current hour so far: the condition holds if either window crosses the threshold (an
@@ -115,15 +119,18 @@ def evaluate_traffic_alerts(now: datetime | None = None) -> dict[str, int]:
     ):
         traffic.setdefault(row["key_id"], []).append((row["hour"], row["n"], row["e"]))
     open_alerts = _open_alerts(TRAFFIC_KINDS)
-    key_ids = set(traffic) | {key_id for key_id, _ in open_alerts}
+    key_ids = set(traffic) | {key_id for key_id, _ in open_alerts} | set(grace_ending(now))
     outcome = Outcome()
     actor = Actor.system("evaluate_alerts")
-    for key in APIKey.objects.filter(pk__in=key_ids).only(*KEY_FIELDS).order_by("pk"):
+    keys = APIKey.objects.filter(pk__in=key_ids).select_related("replaced_by").order_by("pk")
+    for key in keys.only(*KEY_FIELDS, "replaced_by__created_at", "replaced_by__public_id"):
         limits = thresholds_for(key)
         windows = traffic.get(key.pk, [])
+        muted = key.alerts_muted
         findings = {
-            AlertKind.HIGH_VOLUME: None if key.alerts_muted else _volume(windows, limits),
-            AlertKind.ERROR_SPIKE: None if key.alerts_muted else _error_spike(windows, limits),
+            AlertKind.HIGH_VOLUME: None if muted else _volume(windows, limits),
+            AlertKind.ERROR_SPIKE: None if muted else _error_spike(windows, limits),
+            AlertKind.OLD_KEY_IN_USE: None if muted else old_key_in_use(key, now),
         }
         for kind, finding in findings.items():
             _settle(key, kind, finding, open_alerts.get((key.pk, kind)), now, actor, outcome)
@@ -175,7 +182,8 @@ def _error_spike(windows: list[tuple[datetime, int, int]], limits: Thresholds) -
 def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     """Unused keys (no request for ALERT_UNUSED_DAYS; a never-used key counts from its
     creation), rotation due (active, older than the key policy's rotation period, by default
-    ROTATION_REMINDER_DAYS, not already replaced by a rotation) and owner deactivated (the key's owner is no longer an active user). Alerts
+    ROTATION_REMINDER_DAYS, not already replaced by a rotation), permissions unused
+    (``findings``) and owner deactivated (the key's owner is no longer an active user). Alerts
     of keys that are no longer active are resolved."""
     now = now or timezone.now()
     open_alerts = _open_alerts(DAILY_KINDS)
@@ -183,18 +191,25 @@ def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     actor = Actor.system("daily_reminders")
     rotation_days = KeyPolicy.current().rotation_period_days()
     active: set[int] = set()
-    keys = (
+    keys = list(
         APIKey.objects.active(now)
         .only(*KEY_FIELDS)
         .annotate(owner_name=F("owner__username"), owner_active=F("owner__is_active"))
         .order_by("pk")
     )
-    for key in keys.iterator(2000):
+    reviews = scope_reviews(keys, now)  # which permissions each key used (two queries)
+    for key in keys:
         active.add(key.pk)
         limits = thresholds_for(key, rotation_days)
+        muted = key.alerts_muted
+        idle = None if muted else _unused(key, limits, now)
         findings = {
-            AlertKind.UNUSED: None if key.alerts_muted else _unused(key, limits, now),
-            AlertKind.ROTATION_DUE: None if key.alerts_muted else _rotation_due(key, limits, now),
+            AlertKind.UNUSED: idle,
+            AlertKind.ROTATION_DUE: None if muted else _rotation_due(key, limits, now),
+            # An idle key has the "unused key" alert: every permission unused says no more.
+            AlertKind.UNUSED_PERMISSIONS: (
+                None if muted or idle else unused_permissions(reviews[key.pk])
+            ),
             AlertKind.OWNER_DEACTIVATED: _owner_deactivated(key),
         }
         for kind, finding in findings.items():

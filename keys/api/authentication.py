@@ -189,6 +189,7 @@ def authenticate_request(request: HttpRequest) -> APIKey | None:
     A client address with too many failed attempts is refused before any key lookup, unless
     the key was already seen to work from that address (``protections.FailureGate``)."""
     ip = client_ip(request)
+    request.api_client_ip = ip or ""  # the usage recorder names the key's client by it
     bucket = limiter_bucket(ip)
     wait = failures.retry_after(bucket)
     if wait is not None and not _known_good(request, bucket):

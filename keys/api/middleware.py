@@ -1,5 +1,5 @@
 """Response-side work for /api/: JSON errors, security headers, rotation notices and usage
-counting.
+counting (with the key's client, and the ``detail`` of an error response).
 
 Runs after the view. It does no database or network I/O: usage goes to an in-process buffer
 that a background thread ships to Redis or the database.
@@ -38,7 +38,7 @@ class APIResponseMiddleware:
         if key is not None and key.grace_ends_at is not None and response.status_code != 401:
             add_rotation_headers(response, key)
         if getattr(request, "api_key_presented", False):
-            recorder.record_request(request, response.status_code)
+            recorder.record_request(request, response.status_code, response)
         return response
 
 

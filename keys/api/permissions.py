@@ -6,12 +6,19 @@ cannot be mapped, is refused for every key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
+from django.urls import get_resolver
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from crm.modules import MODULES
+
 from ..models import APIKey
+from ..usage.recorder import endpoint_label
 
 # DRF viewset action -> key action. Extra actions declare theirs: @action(..., key_action="export").
 VIEWSET_ACTIONS = {
@@ -52,6 +59,45 @@ def required_scope(view: Any, method: str) -> tuple[str, str] | None:
     if action is None:
         return None
     return module, action
+
+
+@lru_cache(maxsize=1)
+def endpoint_scopes() -> dict[str, str]:
+    """Usage endpoint label -> the ``module:action`` it needs, for every operation of the CRM
+    API (``GET /api/v1/contacts/{id}/`` -> ``contacts:view``): the URLconf walked once, each
+    route and method answered by ``required_scope`` as a request would be. Endpoints that need
+    no permission (``/api/v1/key/``) are absent."""
+    out: dict[str, str] = {}
+    for route, callback in _walk(get_resolver().url_patterns):
+        cls = getattr(callback, "cls", None)
+        module = getattr(cls, "key_module", None)
+        if module not in MODULES:
+            continue
+        initkwargs = getattr(callback, "initkwargs", None) or {}
+        actions = getattr(callback, "actions", None)
+        if actions:  # a viewset route: DRF answers HEAD like GET and OPTIONS as "metadata"
+            methods = {**({"head": actions["get"]} if "get" in actions else {}), **actions}
+            methods["options"] = "metadata"
+        else:
+            methods = {m: None for m in cls.http_method_names if hasattr(cls, m)}
+        for method, view_action in methods.items():
+            view = SimpleNamespace(
+                key_module=module,
+                key_action=initkwargs.get("key_action", getattr(cls, "key_action", None)),
+                action=view_action,
+            )
+            needed = required_scope(view, method.upper())
+            if needed is not None:
+                out[endpoint_label(method.upper(), route)] = f"{needed[0]}:{needed[1]}"
+    return out
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for pattern in patterns:
+        if hasattr(pattern, "url_patterns"):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern.callback
 
 
 class HasKeyScope(BasePermission):

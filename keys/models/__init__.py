@@ -12,7 +12,14 @@ from .keys import (
 )
 from .outbox import OutboxEmail
 from .policy import KeyPolicy
-from .usage import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
+from .usage import (
+    KeyClient,
+    PrunedUsage,
+    RecentError,
+    UnknownKeyUsageHour,
+    UsageFlush,
+    UsageHour,
+)
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -22,10 +29,12 @@ __all__ = [
     "Alert",
     "AlertKind",
     "ExpiryPolicy",
+    "KeyClient",
     "KeyPolicy",
     "KeyStatus",
     "OutboxEmail",
     "PrunedUsage",
+    "RecentError",
     "UnknownKeyUsageHour",
     "UsageFlush",
     "UsageHour",

@@ -14,12 +14,16 @@ class AlertKind(models.TextChoices):
     ERROR_SPIKE = "error_spike", "Error spike"
     UNUSED = "unused", "Unused key"
     ROTATION_DUE = "rotation_due", "Rotation due"
+    OLD_KEY_IN_USE = "old_key_in_use", "Old key still in use"
+    UNUSED_PERMISSIONS = "unused_permissions", "Permissions unused"
     OWNER_DEACTIVATED = "owner_deactivated", "Owner deactivated"
 
 
 # Alerts about who answers for a key, not about its traffic: no figure, not muted with the
 # usage alerts.
 GOVERNANCE_KINDS = (AlertKind.OWNER_DEACTIVATED,)
+# Alerts whose sentence says it all (which clients, which permissions): no figure line either.
+SENTENCE_ONLY_KINDS = (*GOVERNANCE_KINDS, AlertKind.OLD_KEY_IN_USE, AlertKind.UNUSED_PERMISSIONS)
 
 
 class Alert(models.Model):
@@ -51,13 +55,17 @@ class Alert(models.Model):
 
     @property
     def has_figures(self) -> bool:
-        return self.kind not in GOVERNANCE_KINDS
+        return self.kind not in SENTENCE_ONLY_KINDS
 
     @property
     def advice(self) -> str:
         """What the recipient of the e-mail can do about it."""
         if self.kind == AlertKind.OWNER_DEACTIVATED:
             return "Give the key an active owner, or revoke it, on the key page"
+        if self.kind == AlertKind.OLD_KEY_IN_USE:
+            return "See which clients still call the old key, and revoke it, on the key page"
+        if self.kind == AlertKind.UNUSED_PERMISSIONS:
+            return "Remove the unused permissions (or mute alerts) on the key page"
         return "Thresholds can be changed, or alerts muted, on the key page"
 
     @property

@@ -64,3 +64,52 @@ class UsageFlush(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+# Lengths of what is kept about a caller (the recorder truncates to them).
+IP_MAX = 45  # the longest IPv6 text form
+USER_AGENT_MAX = 200
+DETAIL_MAX = 300
+
+
+class KeyClient(models.Model):
+    """A distinct client of a key (address as resolved with TRUSTED_PROXY_COUNT, and its
+    sanitised User-Agent): requests and when it was first and last seen. Written only by the
+    usage flush; the most recent ``CLIENTS_PER_KEY`` are kept per key."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="clients")
+    ip = models.CharField(max_length=IP_MAX, blank=True)  # "" when the address is unknown
+    user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
+    requests = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "ip", "user_agent"], name="key_client_unique")
+        ]
+        indexes = [models.Index(fields=["key", "-last_seen"], name="key_client_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.ip or 'unknown address'} {self.user_agent[:40]}"
+
+
+class RecentError(models.Model):
+    """One error response sent to a key: when, method and route, status, the ``detail`` sentence
+    it carried, and the client. Never a request body or a secret. Written only by the usage
+    flush; the most recent ``RECENT_ERRORS_PER_KEY`` are kept per key."""
+
+    key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="recent_errors")
+    at = models.DateTimeField(db_index=True)
+    method = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=200)  # the route pattern: /api/v1/leads/{id}/
+    status = models.PositiveSmallIntegerField()
+    detail = models.CharField(max_length=DETAIL_MAX, blank=True)
+    ip = models.CharField(max_length=IP_MAX, blank=True)
+    user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "-at"], name="recent_error_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.method} {self.endpoint} @ {self.at:%Y-%m-%d %H:%M}"

@@ -40,8 +40,8 @@ def flush() -> dict[str, Any]:
         return {"mode": "redis", "error": type(exc).__name__}
     written = already = 0
     for each in tokens:
-        counts, last_used = transport.read_handed_over(client, each)
-        requests = rows.write_counts(each, counts, last_used) if counts or last_used else 0
+        got = transport.read_handed_over(client, each)
+        requests = rows.write_counts(each, got.counts, got.last_used, got.callers) if got else 0
         transport.forget(client, each)
         if requests is None:
             already += 1

@@ -1,5 +1,6 @@
 """Retention: hourly usage rows older than ``USAGE_RETENTION_DAYS`` are folded into lifetime
-totals (``PrunedUsage``) and deleted (beat, daily)."""
+totals (``PrunedUsage``) and deleted (beat, daily); so are clients last seen and errors sent
+before then."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..conf import key_settings
-from ..models import PrunedUsage, UnknownKeyUsageHour, UsageFlush, UsageHour
+from ..models import (
+    KeyClient,
+    PrunedUsage,
+    RecentError,
+    UnknownKeyUsageHour,
+    UsageFlush,
+    UsageHour,
+)
 from .rows import hour_of, increment
 from .transport import redis_ttl
 
@@ -47,12 +55,20 @@ def prune(now: datetime | None = None, batch_size: int = 5000) -> dict[str, int]
             )
         pruned += len(rows)
     unknown = _delete_in_batches(UnknownKeyUsageHour.objects.filter(hour__lt=cutoff), batch_size)
+    clients = _delete_in_batches(KeyClient.objects.filter(last_seen__lt=cutoff), batch_size)
+    errors = _delete_in_batches(RecentError.objects.filter(at__lt=cutoff), batch_size)
     # A token only matters while its hand-over could still be in Redis.
     tokens = _delete_in_batches(
         UsageFlush.objects.filter(flushed_at__lt=now - timedelta(seconds=redis_ttl() + 86400)),
         batch_size,
     )
-    return {"usage_rows": pruned, "unknown_key_rows": unknown, "flush_tokens": tokens}
+    return {
+        "usage_rows": pruned,
+        "unknown_key_rows": unknown,
+        "clients": clients,
+        "errors": errors,
+        "flush_tokens": tokens,
+    }
 
 
 def _delete_in_batches(queryset: Any, batch_size: int) -> int:

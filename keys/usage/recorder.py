@@ -1,8 +1,8 @@
 """Usage recording: count every API request for its key, exactly, without the request paying.
 
 Request path
-    ``record_request`` adds one to an in-process cell (key, hour, endpoint) under a lock. No
-    database, no network.
+    ``record_request`` adds one to an in-process cell (key, hour, endpoint) under a lock, and for
+    a known key counts its client and keeps its error (``callers``). No database, no network.
 
 Shipping (a daemon thread per process, every ``USAGE_SHIP_INTERVAL`` seconds, and at exit)
     The buffer is taken as a *batch* with a per-process sequence number and moved
@@ -40,12 +40,13 @@ from typing import Any
 
 import redis
 from django.db import close_old_connections
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from crm_keys.redis_client import get_redis
 
 from ..conf import key_settings
-from . import rows, transport
+from . import callers, rows, transport
+from .callers import Callers, record_caller
 from .rows import ENDPOINT_MAX, Cell
 
 logger = logging.getLogger(__name__)
@@ -137,17 +138,21 @@ def _max_cells() -> int:
 buffer = Buffer()
 
 
-def record_request(request: HttpRequest, status_code: int) -> None:
-    """Count one API request. The only work on the request path: a dict update under a lock.
-    ``time.time()`` rather than ``timezone.now()``: this runs on every request, and building a
-    datetime costs more than the rest of this function (time-machine moves both clocks)."""
+def record_request(
+    request: HttpRequest, status_code: int, response: HttpResponse | None = None
+) -> None:
+    """Count one API request, and for a known key its client (and its error, if it failed;
+    ``response`` gives the ``detail`` sentence). The only work on the request path: dict
+    updates under a lock. ``time.time()`` rather than ``timezone.now()``: this runs on every
+    request, and building a datetime costs more than the rest of this function (time-machine
+    moves both clocks)."""
     key = getattr(request, "api_key", None)
-    buffer.add(
-        key.pk if key is not None else None,
-        request_endpoint(request),
-        status_code >= 400,
-        time.time(),
-    )
+    endpoint = request_endpoint(request)
+    when = time.time()
+    key_id = key.pk if key is not None else None
+    buffer.add(key_id, endpoint, status_code >= 400, when)
+    if key_id is not None:
+        record_caller(request, key_id, endpoint, status_code, when, response)
     if _shipper.pid != os.getpid():
         _start_shipper()
 
@@ -162,6 +167,7 @@ class Batch:
     seq: int
     counts: dict[Cell, list[int]]
     last_used: dict[int, float]
+    callers: Callers = field(default_factory=Callers)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -187,10 +193,13 @@ class _Shipper:
         counts, last_used, dropped = buffer.take()
         if dropped:
             _warn("dropped", f"usage buffer full: {dropped} requests were not counted")
-        if not counts and not last_used:
+        who = callers.buffer.take()
+        if who.dropped:
+            _warn("clients", f"usage buffer full: {who.dropped} requests' clients not recorded")
+        if not counts and not last_used and not who:
             return None
         self.seq += 1
-        return Batch(self.seq, counts, last_used)
+        return Batch(self.seq, counts, last_used, who)
 
 
 _shipper = _Shipper()
@@ -288,6 +297,7 @@ def _ship_at_exit() -> None:
 def _after_fork_in_child() -> None:
     # The child's copy of the buffer belongs to the parent, which ships it.
     buffer.reset()
+    callers.buffer.reset()
     _shipper.reset()
 
 
@@ -298,6 +308,7 @@ def reset() -> None:
         _shipper.thread.join(timeout=5)
     _shipper.reset()
     buffer.reset()
+    callers.buffer.reset()
 
 
 def ship() -> dict[str, Any]:
@@ -330,6 +341,7 @@ def _deliver(batch: Batch, client: redis.Redis | None) -> bool:
                 seq=batch.seq,
                 counts=batch.counts,
                 last_used=batch.last_used,
+                callers=batch.callers,
             )
             return True
         except redis.RedisError as exc:
@@ -338,7 +350,7 @@ def _deliver(batch: Batch, client: redis.Redis | None) -> bool:
             )
             return False
     try:
-        rows.write_counts(batch.token, batch.counts, batch.last_used)
+        rows.write_counts(batch.token, batch.counts, batch.last_used, batch.callers)
         return True
     except Exception as exc:
         _warn("database", f"usage: writing hourly rows failed ({type(exc).__name__}); will retry")
@@ -351,8 +363,10 @@ def _spill_to_database() -> None:
     counts, last_used, dropped = buffer.take()
     if dropped:
         _warn("dropped", f"usage buffer full: {dropped} requests were not counted")
+    who = callers.buffer.take()
     try:
-        rows.write_counts(uuid.uuid4().hex, counts, last_used)
+        rows.write_counts(uuid.uuid4().hex, counts, last_used, who)
     except Exception as exc:
         _warn("database", f"usage: spilling to the database failed ({type(exc).__name__})")
         buffer.merge(counts, last_used)
+        callers.buffer.merge(who)

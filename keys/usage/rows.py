@@ -1,5 +1,6 @@
-"""Counts into hourly rows: the one writer of ``UsageHour``, ``UnknownKeyUsageHour`` and
-``APIKey.last_used_at``, used by the shipper (without Redis) and the flush (with Redis).
+"""Counts into hourly rows: the one writer of ``UsageHour``, ``UnknownKeyUsageHour``,
+``APIKey.last_used_at``, and of a key's clients and recent errors (``KeyClient``,
+``RecentError``), used by the shipper (without Redis) and the flush (with Redis).
 
 A cell is (key id or None for an unknown key, hour as epoch hours, endpoint label).
 """
@@ -11,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, F, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Case, DateTimeField, F, Subquery, Value, When, Window
+from django.db.models.functions import Coalesce, Greatest, RowNumber
 
-from ..models import APIKey, UnknownKeyUsageHour, UsageFlush, UsageHour
+from ..models import APIKey, KeyClient, RecentError, UnknownKeyUsageHour, UsageFlush, UsageHour
+from .callers import Callers, clients_per_key, errors_per_key
 
 Cell = tuple[int | None, int, str]
 ENDPOINT_MAX = 200  # UsageHour.endpoint max_length
@@ -34,9 +36,13 @@ def hour_index(moment: datetime) -> int:
 
 
 def write_counts(
-    token: str, counts: Mapping[Cell, Sequence[int]], last_used: Mapping[int, float]
+    token: str,
+    counts: Mapping[Cell, Sequence[int]],
+    last_used: Mapping[int, float],
+    callers: Callers | None = None,
 ) -> int | None:
-    """Add ``counts`` to the hourly rows and move ``last_used_at`` forward, once per token.
+    """Add ``counts`` to the hourly rows, move ``last_used_at`` forward and add the batch's
+    clients and errors (``callers``), once per token.
 
     One transaction: ``UsageFlush(token)`` first (a second writer of the same token waits on
     its unique index and then fails), the keys locked in id order (two flushes never deadlock),
@@ -44,7 +50,10 @@ def write_counts(
     SQLite and PostgreSQL alike; ``bulk_create(update_conflicts=True)`` would overwrite).
     Returns the requests written, or None when this token was already committed."""
     total = sum(c[0] for c in counts.values())
-    key_ids = sorted({cell[0] for cell in counts if cell[0] is not None} | set(last_used))
+    callers = callers or Callers()
+    key_ids = sorted(
+        {cell[0] for cell in counts if cell[0] is not None} | set(last_used) | callers.key_ids()
+    )
     try:
         with transaction.atomic():
             UsageFlush.objects.create(token=token, requests=total)
@@ -67,6 +76,7 @@ def write_counts(
                 [(hour_start(h), n) for h, n in sorted(unknown.items())],
             )
             _advance_last_used({k: w for k, w in last_used.items() if k in known})
+            write_callers(callers, known)
     except IntegrityError:
         if UsageFlush.objects.filter(token=token).exists():
             return None
@@ -93,21 +103,40 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def increment(
-    model: type, conflict: list[str], added: list[str], rows: Sequence[tuple[Any, ...]]
+    model: type,
+    conflict: list[str],
+    added: list[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    earliest: Sequence[str] = (),
+    latest: Sequence[str] = (),
 ) -> None:
     """Insert rows, or add their ``added`` columns to the existing row with the same ``conflict``
-    columns."""
+    columns (and keep the smaller of the ``earliest`` columns, the larger of the ``latest``;
+    rows give their values in the order conflict, added, earliest, latest)."""
     if not rows:
         return
     qn = connection.ops.quote_name
     meta = model._meta  # type: ignore[attr-defined]
-    fields = [meta.get_field(name) for name in conflict + added]
+    fields = [meta.get_field(name) for name in [*conflict, *added, *earliest, *latest]]
     table = qn(meta.db_table)
     columns = ", ".join(qn(f.column) for f in fields)
     target = ", ".join(qn(f.column) for f in fields[: len(conflict)])
+    # SQLite's two-argument min()/max() are PostgreSQL's LEAST()/GREATEST().
+    least, greatest = ("MIN", "MAX") if connection.vendor == "sqlite" else ("LEAST", "GREATEST")
     updates = ", ".join(
-        f"{qn(f.column)} = {table}.{qn(f.column)} + excluded.{qn(f.column)}"
-        for f in fields[len(conflict) :]
+        [
+            f"{qn(f.column)} = {table}.{qn(f.column)} + excluded.{qn(f.column)}"
+            for f in fields[len(conflict) : len(conflict) + len(added)]
+        ]
+        + [
+            f"{qn(f.column)} = {fn}({table}.{qn(f.column)}, excluded.{qn(f.column)})"
+            for f, fn in zip(
+                fields[len(conflict) + len(added) :],
+                [least] * len(earliest) + [greatest] * len(latest),
+                strict=True,
+            )
+        ]
     )
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with connection.cursor() as cursor:
@@ -138,3 +167,63 @@ def _advance_last_used(last_used: Mapping[int, float]) -> None:
         APIKey.objects.filter(pk__in=[key_id for key_id, _ in chunk]).update(
             last_used_at=Greatest(Coalesce(F("last_used_at"), seen), seen)
         )
+
+
+def _moment(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def write_callers(callers: Callers, known: set[int]) -> None:
+    """Add the clients (requests added, first seen kept earliest, last seen latest) and errors
+    of keys that still exist, then keep each touched key's ``CLIENTS_PER_KEY`` most recently
+    seen clients and ``RECENT_ERRORS_PER_KEY`` latest errors: at most four statements
+    whatever the traffic."""
+    clients = sorted(
+        (key_id, ip, agent, int(requests), _moment(first), _moment(last))
+        for (key_id, ip, agent), (requests, first, last) in callers.clients.items()
+        if key_id in known
+    )
+    increment(
+        KeyClient,
+        ["key", "ip", "user_agent"],
+        ["requests"],
+        clients,
+        earliest=["first_seen"],
+        latest=["last_seen"],
+    )
+    errors = [
+        RecentError(
+            key_id=key_id,
+            at=_moment(at),
+            method=method,
+            endpoint=endpoint,
+            status=status,
+            detail=detail,
+            ip=ip,
+            user_agent=agent,
+        )
+        for key_id, events in sorted(callers.errors.items())
+        if key_id in known
+        for at, method, endpoint, status, detail, ip, agent in events[-errors_per_key() :]
+    ]
+    RecentError.objects.bulk_create(errors, batch_size=SQL_BATCH)
+    if clients:
+        _keep_latest(KeyClient, {c[0] for c in clients}, "last_seen", clients_per_key())
+    if errors:
+        _keep_latest(RecentError, {e.key_id for e in errors}, "at", errors_per_key())
+
+
+def _keep_latest(model: Any, key_ids: set[int], order: str, keep: int) -> None:
+    """Delete all but the ``keep`` latest rows (by ``order``) of each of ``key_ids``: one
+    statement (a window function ranks each key's rows)."""
+    ranked = (
+        model.objects.filter(key_id__in=sorted(key_ids))
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("key_id")], order_by=[F(order).desc(), F("pk").desc()]
+            )
+        )
+        .filter(rank__gt=keep)
+        .values("pk")
+    )
+    model.objects.filter(pk__in=Subquery(ranked)).delete()

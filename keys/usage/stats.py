@@ -58,7 +58,9 @@ class KeyUsage(dict):
         return datetime.fromisoformat(self["as_of"])
 
 
-def key_usage(key: APIKey, *, include_unflushed: bool = True) -> KeyUsage:
+def key_usage(
+    key: APIKey, *, include_unflushed: bool = True, pending: transport.Shipment | None = None
+) -> KeyUsage:
     """Usage statistics of one key, shared by the admin key page, `apikey show` and the API.
 
     Keys: total_requests, total_errors, requests_24h, errors_24h, last_used_at (ISO or None),
@@ -66,7 +68,7 @@ def key_usage(key: APIKey, *, include_unflushed: bool = True) -> KeyUsage:
     [{endpoint, requests, errors}] (top 10, lifetime), hourly [{hour (ISO), requests, errors}]
     for the last 7 days (168 entries, oldest first), includes_unflushed, as_of.
     Three queries (per endpoint, pruned totals, per hour), plus one Redis HSCAN when Redis is
-    configured and include_unflushed.
+    configured and include_unflushed (none when the caller passes what it read: ``pending``).
     """
     now = timezone.now()
     _, day_start, week_start = usage_windows(now)
@@ -97,8 +99,10 @@ def key_usage(key: APIKey, *, include_unflushed: bool = True) -> KeyUsage:
     last_used = key.last_used_at
     unflushed = include_unflushed and bool(getattr(settings, "REDIS_URL", ""))
     if unflushed:
-        pending, seen = transport.pending_for_key(key.pk)
-        for (hour_index, endpoint), (requests, errors) in pending.items():
+        if pending is None:
+            pending = transport.pending_of_key(key.pk)
+        seen = pending.last_used.get(key.pk)
+        for (_, hour_index, endpoint), (requests, errors) in pending.counts.items():
             hour = hour_start(hour_index)
             recent = hour >= day_start
             sums = endpoints.setdefault(endpoint, [0, 0, 0, 0])

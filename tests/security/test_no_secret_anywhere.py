@@ -15,6 +15,7 @@ from django.db import connection, connections
 
 from crm_keys.redis_client import get_redis
 from keys import services
+from keys.usage import recorder
 from tests.helpers import bearer
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,12 @@ def test_canary_key_leaves_no_trace(api, actor, caplog, sql_logged):
     mistyped = canary[:-1] + ("y" if canary.endswith("x") else "x")  # a different last character
     assert api.get("/api/v1/contacts/", HTTP_X_API_KEY=mistyped).status_code == 401
     assert api.get("/api/v1/key/", **bearer(generated.full_key)).status_code == 200
+    # A client that also puts its key in the User-Agent: its client and its error are kept
+    # (redacted), the key is not.
+    response = api.get(
+        "/api/v1/leads/", HTTP_USER_AGENT=f"my-bot/1.0 key={canary}", **bearer(canary)
+    )
+    assert response.status_code == 403
 
     rotate_out = io.StringIO()
     call_command(
@@ -116,15 +123,19 @@ def test_canary_key_leaves_no_trace(api, actor, caplog, sql_logged):
     assert api.get("/api/v1/contacts/", **bearer(canary)).status_code == 401
 
     # Ship buffered usage so Redis and the database hold everything they will ever hold.
+    recorder.ship()
+    redis_before_flush = redis_text()
     call_command("runjob", "flush_usage", stdout=io.StringIO())
 
     haystacks = {
+        "redis before the flush": redis_before_flush,
         "database": all_database_text(),
         "logs": "\n".join(r.getMessage() + repr(r.args) for r in caplog.records),
         "redis": redis_text(),
         "broker": broker_text(),
     }
     assert "keys_apikey" in haystacks["logs"]  # the SQL log really was captured
+    assert "my-bot/1.0 key=icrm_[redacted]" in haystacks["database"]  # the client was kept
     for where, text in haystacks.items():
         for secret in secrets_to_find:
             assert secret not in text, f"a key secret was found in the {where}"

@@ -34,6 +34,7 @@ from keys.management.settings_cli import (
 )
 from keys.models import ExpiryPolicy, KeyStatus
 from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
+from keys.usage import insights
 
 AS_HELP = (
     "act as this person: with their permissions, granting only what they hold, recorded as "
@@ -91,8 +92,17 @@ class Command(PolicyCommands, BaseCommand):
             metavar="{create,list,show,update,scopes,rotate,revoke,policy}",
         )
 
-        def add_scope_args(p: CommandParser, required: bool = True) -> None:
+        def add_scope_args(
+            p: CommandParser, required: bool = True, drop_unused: bool = False
+        ) -> None:
             group = p.add_mutually_exclusive_group(required=required)
+            if drop_unused:
+                group.add_argument(
+                    "--drop-unused",
+                    action="store_true",
+                    help="remove the permissions no request used in the last "
+                    "UNUSED_SCOPE_DAYS days (30 by default)",
+                )
             group.add_argument(
                 "--scope",
                 action="append",
@@ -135,9 +145,9 @@ class Command(PolicyCommands, BaseCommand):
         add_setting_args(p)
         add_as_arg(p)
 
-        p = sub.add_parser("scopes", help="replace a key's permissions")
+        p = sub.add_parser("scopes", help="replace a key's permissions, or drop unused ones")
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
-        add_scope_args(p)
+        add_scope_args(p, drop_unused=True)
         add_as_arg(p)
 
         p = sub.add_parser(
@@ -248,6 +258,7 @@ class Command(PolicyCommands, BaseCommand):
             return
         usage = data.pop("usage", None)
         settings = {f: data.pop(f) for f in ("rate_limit_per_minute", "allowed_ips", "alerts")}
+        callers = {name: data.pop(name) for name in ("clients", "recent_errors")}
         for label, value in data.items():
             if isinstance(value, dict | list):
                 value = describe(value) if label == "scopes" else json.dumps(value)
@@ -256,6 +267,22 @@ class Command(PolicyCommands, BaseCommand):
             self.stdout.write(f"{label:>16}: {value}")
         if usage is not None:
             self._show_usage(usage)
+        self._show_callers(**callers)
+
+    def _show_callers(self, clients: list[dict[str, Any]], recent_errors: list[dict]) -> None:
+        """Clients and the latest errors as text, ten of each; all of them are in --json."""
+        for i, c in enumerate(clients[:10]):
+            seen = c["last_seen"][:16].replace("T", " ")
+            self.stdout.write(
+                f"{'clients' if i == 0 else '':>16}: {c['requests']:>8} req  last {seen}  "
+                f"{c['ip'] or '?'}  {c['user_agent'] or '-'}"
+            )
+        for i, e in enumerate(recent_errors[:10]):
+            at = e["at"][:19].replace("T", " ")
+            self.stdout.write(
+                f"{'recent errors' if i == 0 else '':>16}: {at}  {e['status']} "
+                f"{e['method']} {e['endpoint']}  {e['detail']}"
+            )
 
     def _show_usage(self, usage: dict[str, Any]) -> None:
         """The usage figures as text; the hourly series is in --json and the admin's CSV."""
@@ -287,9 +314,16 @@ class Command(PolicyCommands, BaseCommand):
 
     def do_scopes(self, options: dict[str, Any]) -> None:
         key = selectors.key_get(options["ref"])
-        key = services.key_update_scopes(
-            key=key, scopes=self._scopes(options), actor=self._actor(options)
-        )
+        if options.get("drop_unused"):
+            review = insights.scope_review(key)
+            refusal = review.removal_refusal()
+            if refusal:
+                raise CommandError(refusal)
+            scopes = review.pruned(key.scopes)
+            self._info(f"Removing unused ({review.days} days): {', '.join(review.unused)}")
+        else:
+            scopes = self._scopes(options)
+        key = services.key_update_scopes(key=key, scopes=scopes, actor=self._actor(options))
         self.stdout.write(f"{key.display_id}: {describe(key.scopes)}")
 
     def do_rotate(self, options: dict[str, Any]) -> None:

@@ -92,11 +92,11 @@ def test_a_flush_that_overtakes_another_mid_hand_over(api, backend, monkeypatch)
     real = usage_rows.write_counts
     outcomes: list[object] = []
 
-    def overtaken(token, counts, last_used):
+    def overtaken(token, counts, last_used, callers=None):
         if not outcomes:
             outcomes.append("B ran")
             in_thread(flush.flush).join()
-        result = real(token, counts, last_used)
+        result = real(token, counts, last_used, callers)
         outcomes.append(result)
         return result
 

@@ -43,6 +43,8 @@ def test_prune_deletes_old_rows_in_batches_and_keeps_lifetime_totals(make_key, s
         assert prune.prune(batch_size=3) == {
             "usage_rows": 10,
             "unknown_key_rows": 1,
+            "clients": 0,
+            "errors": 0,
             "flush_tokens": 0,
         }
         assert UsageHour.objects.count() == 2

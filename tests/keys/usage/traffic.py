@@ -11,7 +11,14 @@ from rest_framework.test import APIClient
 from audit.actors import Actor
 from crm.models import Contact
 from keys import crypto, services
-from keys.models import APIKey, UnknownKeyUsageHour, UsageFlush, UsageHour
+from keys.models import (
+    APIKey,
+    KeyClient,
+    RecentError,
+    UnknownKeyUsageHour,
+    UsageFlush,
+    UsageHour,
+)
 from keys.usage import rows as usage_rows
 from keys.usage import stats
 from tests.helpers import bearer
@@ -204,6 +211,9 @@ def assert_exact(sent: Sent, fleet: Fleet) -> None:
             "total_requests": total,
             "requests_24h": total,
         }
+        # Its clients add up to the same requests, and each error is kept once.
+        assert sum(KeyClient.objects.filter(key=key).values_list("requests", flat=True)) == total
+        assert RecentError.objects.filter(key=key).count() == min(errors, 50)
     assert stats.requests_24h_by_key([fleet.website.pk, fleet.bi.pk, fleet.revoked.pk]) == {
         k.pk: sent.total(k) for k in (fleet.website, fleet.bi, fleet.revoked)
     }
