@@ -192,6 +192,7 @@ _API_KEYS_FROM_ENV = {
     "PEPPER": ("API_KEY_PEPPER", env.str),
     "ALERT_RECIPIENTS": ("API_KEY_ALERT_RECIPIENTS", env.list),
     "ALERT_FROM": ("API_KEY_ALERT_FROM", env.str),
+    "SITE_URL": ("SITE_URL", env.str),
     "USAGE_RETENTION_DAYS": ("API_KEY_USAGE_RETENTION_DAYS", env.int),
     "UNUSED_SCOPE_DAYS": ("API_KEY_UNUSED_SCOPE_DAYS", env.int),
     "LOOKUP_CACHE": ("API_KEY_LOOKUP_CACHE", env.bool),
@@ -356,5 +357,14 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # One handler for Django's messages: its default configuration adds a second console
+        # handler in DEBUG, which printed every warning (and its traceback) twice.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # 5xx only, with their traceback. A 4xx (an expected 403, a 404, an API 401) is one
+        # line in the access log (runserver's, or gunicorn's --access-logfile), not a
+        # warning with a traceback besides it.
+        "django.request": {"level": "ERROR"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
