@@ -75,6 +75,9 @@ class AuditEntry(models.Model):
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log entries"
         ordering = ["-seq"]
+        # Only the app writes entries, and nobody changes or deletes them: "view" is the one
+        # permission there is to grant.
+        default_permissions = ("view",)
 
     def __str__(self) -> str:
         target = f" {display_id(self.key_public_id)}" if self.key_public_id else ""

@@ -219,6 +219,8 @@ class APIKey(models.Model):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
         ordering = ["-created_at", "-id"]
+        # No "delete": keys are revoked, never deleted (the audit trail keeps pointing at them).
+        default_permissions = ("add", "change", "view")
         permissions = [
             ("rotate_apikey", "Can rotate API key"),
             ("revoke_apikey", "Can revoke API key"),

@@ -1,0 +1,94 @@
+"""The admin site as a whole. Admin > Users / Groups: the permission picker offers only what
+one may sensibly be granted. Audit entries are written by the app alone (view only), keys are
+never deleted, and the internal tables (usage rows, flush tokens, sessions, content types, the
+admin's own log) have no permissions at all. "View site" leads to the API docs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+NEVER_GRANTED = [
+    "Can add audit log entry",
+    "Can change audit log entry",
+    "Can delete audit log entry",
+    "Can delete API key",
+    "usage flush",
+    "usage hour",
+    "pruned usage",
+    "unknown key usage hour",
+    "Can add log entry",
+    "Can add session",
+    "Can add content type",
+    "Can add permission",
+]
+GRANTABLE = [
+    "Can view audit log entry",
+    "Can add API key",
+    "Can change API key",
+    "Can view API key",
+    "Can rotate API key",
+    "Can revoke API key",
+    "Can view contact",
+    "Can add user",
+    "Can change group",
+]
+
+
+def picker_options(html: str, name: str = "user_permissions") -> str:
+    match = re.search(rf'<select name="{name}".*?</select>', html, re.DOTALL)
+    assert match, name
+    return match.group(0)
+
+
+def test_user_permission_picker_lists_only_grantable_permissions(
+    admin_client: Any, admin_user: Any
+) -> None:
+    html = admin_client.get(reverse("admin:auth_user_change", args=[admin_user.pk])).content
+    options = picker_options(html.decode())
+    for text in NEVER_GRANTED:
+        assert text not in options, text
+    for text in GRANTABLE:
+        assert text in options, text
+
+
+def test_group_permission_picker_lists_only_grantable_permissions(admin_client: Any) -> None:
+    html = admin_client.get(reverse("admin:auth_group_add")).content.decode()
+    options = picker_options(html, "permissions")
+    for text in NEVER_GRANTED:
+        assert text not in options, text
+    for text in GRANTABLE:
+        assert text in options, text
+
+
+def test_the_permissions_no_one_may_hold_do_not_exist() -> None:
+    codenames = set(
+        Permission.objects.filter(content_type__app_label__in=["keys", "audit"]).values_list(
+            "codename", flat=True
+        )
+    )
+    for gone in (
+        "delete_apikey",
+        "add_auditentry",
+        "change_auditentry",
+        "delete_auditentry",
+        "add_usagehour",
+        "view_usageflush",
+        "view_prunedusage",
+        "view_unknownkeyusagehour",
+    ):
+        assert gone not in codenames
+    assert {"view_auditentry", "add_apikey", "rotate_apikey", "revoke_apikey"} <= codenames
+
+
+def test_view_site_is_the_api_docs_not_a_404(admin_client: Any) -> None:
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "View site" not in html
+    assert '<a href="/api/docs/">API docs</a>' in html
+    assert admin_client.get("/api/docs/").status_code == 200
