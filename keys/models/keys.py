@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -24,11 +24,15 @@ from .. import crypto, netrules
 from ..scopes import ScopeError, normalize
 
 NO_PERMISSION_MESSAGE = "Give the key at least one permission (module and action)."
-ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage between 0 and 100."
+ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage above 0 and at most 100."
+VOLUME_MESSAGE = "The high-volume threshold is at least 1 request per hour."
+UNUSED_MESSAGE = "The unused-key threshold is at least 1 day."
 RATE_LIMIT_MESSAGE = "The rate limit is at least 1 request per minute (blank: no limit)."
 
 
 def validate_finite(value: float) -> None:
+    """Kept for migration 0010_i12 (the error rate now has ``validate_error_rate``, which
+    refuses NaN and infinities too)."""
     if not math.isfinite(value):  # NaN passes every comparison, so Min/Max cannot refuse it
         raise ValidationError(ERROR_RATE_MESSAGE, code="not_finite")
 
@@ -41,6 +45,13 @@ def validate_no_control_characters(value: str) -> None:
 def validate_no_nul(value: str) -> None:
     if "\x00" in value:
         raise ValidationError("The description must not contain NUL characters.", code="nul")
+
+
+def validate_error_rate(value: float) -> None:
+    """0 < value <= 100: a threshold of 0 would call every error a spike (and NaN compares
+    false with everything, so it is refused here too)."""
+    if not 0 < value <= 100:
+        raise ValidationError(ERROR_RATE_MESSAGE, code="error_rate")
 
 
 def validate_not_blank(value: str) -> None:
@@ -187,18 +198,17 @@ class APIKey(models.Model):
     # Written by the usage flush job, never on the request path.
     last_used_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 
-    # Alert overrides: blank means the default from API_KEYS settings.
-    alert_volume_per_hour = models.PositiveIntegerField(null=True, blank=True)
-    alert_error_rate_percent = models.FloatField(
-        null=True,
-        blank=True,
-        validators=[
-            validate_finite,
-            MinValueValidator(0, ERROR_RATE_MESSAGE),
-            MaxValueValidator(100, ERROR_RATE_MESSAGE),
-        ],
+    # Alert overrides (blank: the API_KEYS default) and the rate limit. 0 is nonsense ("unused
+    # for 0 days" fires on a key in use), so each has a minimum.
+    alert_volume_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, VOLUME_MESSAGE)]
     )
-    alert_unused_days = models.PositiveIntegerField(null=True, blank=True)
+    alert_error_rate_percent = models.FloatField(
+        null=True, blank=True, validators=[validate_error_rate]
+    )
+    alert_unused_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, UNUSED_MESSAGE)]
+    )
     alerts_muted = models.BooleanField(default=False)
 
     # Optional protections.
