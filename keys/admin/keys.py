@@ -10,24 +10,33 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.utils import unquote
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from audit.actors import Actor
-from audit.models import AuditEntry
+from audit.models import AuditAction, AuditEntry
 from crm_keys.adminguard import GuardedChangelistMixin
 
 from .. import services
 from ..crypto import public_id_from_ref
 from ..models import Alert, APIKey
+from ..models.keys import when_text
 from ..usage import insights
 from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
 from .callers import CallerAdminViews, callers_context
-from .display import ago, expiry_html, scopes_table, status_badge
+from .display import (
+    change_lines,
+    expiry_html,
+    last_call_html,
+    scopes_table,
+    status_badge,
+    when_html,
+)
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
 from .views import KeyAdminViews
@@ -40,7 +49,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
     change_form_template = "admin/keys/apikey/change_form.html"
 
     list_display = [
-        "name",
+        "name_column",
         "key_column",
         "created_column",
         "expires_column",
@@ -48,7 +57,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         "status_column",
         "requests_24h_column",
     ]
-    list_display_links = ["name"]
+    list_display_links = ["name_column"]
     list_filter = [OwnerFilter, StatusFilter, ExpiryFilter, UsageFilter]
     search_fields = ["name", "description", "public_id"]
     search_help_text = "Search by name, description or key (icrm_…)."
@@ -60,9 +69,10 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         "key_column",
         "created_by_display",
         "granted_by_display",
-        "created_at",
+        "created_display",
         "expires_display",
-        "last_used_column",
+        "last_used_display",
+        "last_rejected_display",
         "rotation_display",
         "permissions_table",
     ]
@@ -103,7 +113,15 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         open_alerts = Alert.objects.filter(key=OuterRef("pk"), resolved_at__isnull=True)
-        return super().get_queryset(request).annotate(has_open_alert=Exists(open_alerts))
+        # Both keys of a rotation are badged: the old one by its replaced_by, the new one by
+        # the key it replaces (one subquery, so the list stays one query per page).
+        replaces = APIKey.objects.filter(replaced_by=OuterRef("pk")).values("public_id")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("replaced_by")
+            .annotate(has_open_alert=Exists(open_alerts), replaces_public_id=Subquery(replaces))
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -130,18 +148,18 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
             key.requests_24h = counts.get(key.pk, 0)
         return changelist
 
+    @admin.display(description="Name", ordering="name")
+    def name_column(self, obj: APIKey) -> str:
+        # Long unbroken names wrap (CSS) and are clamped to a few lines; the tooltip has it all.
+        return format_html('<span class="key-name" title="{}">{}</span>', obj.name, obj.name)
+
     @admin.display(description="Key")
     def key_column(self, obj: APIKey) -> str:
         return format_html('<code class="key-id">{}</code>', obj.display_id)
 
     @admin.display(description="Created", ordering="created_at")
     def created_column(self, obj: APIKey) -> str:
-        local = timezone.localtime(obj.created_at)
-        return format_html(
-            '<span class="nowrap" title="{}">{}</span>',
-            local.strftime("%Y-%m-%d %H:%M %Z"),
-            local.strftime("%Y-%m-%d"),
-        )
+        return when_html(obj.created_at)
 
     @admin.display(description="Expires", ordering="expires_at")
     def expires_column(self, obj: APIKey) -> str:
@@ -149,13 +167,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
 
     @admin.display(description="Last used", ordering="last_used_at")
     def last_used_column(self, obj: APIKey) -> str:
-        if obj.last_used_at is None:
-            return mark_safe('<span class="key-muted">Never</span>')
-        return format_html(
-            '<span title="{}">{}</span>',
-            timezone.localtime(obj.last_used_at).strftime("%Y-%m-%d %H:%M %Z"),
-            ago(obj.last_used_at),
-        )
+        return last_call_html(obj)
 
     @admin.display(description="Status")
     def status_column(self, obj: APIKey) -> str:
@@ -176,6 +188,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
 
     def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> list[Any]:
         editable = obj is not None and self.has_change_permission(request, obj)
+        now = timezone.now()
         return [
             (None, {"fields": ["name", "description", "owner"]}),
             (
@@ -183,9 +196,10 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                 {
                     "fields": [
                         ("status_display", "key_column"),
-                        ("created_at", "created_by_display"),
+                        ("created_display", "created_by_display"),
                         "granted_by_display",
-                        ("expires_display", "last_used_column"),
+                        ("expires_display", "last_used_display"),
+                        *(["last_rejected_display"] if obj and obj.stopped_at(now) else []),
                         "rotation_display",
                     ]
                 },
@@ -219,10 +233,14 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
             html += format_html(
                 ' <span class="key-muted">by {} on {}{}</span>',
                 obj.revoked_by_label or "—",
-                timezone.localtime(obj.revoked_at).strftime("%Y-%m-%d %H:%M"),
+                when_text(obj.revoked_at),
                 f" ({obj.revoke_reason})" if obj.revoke_reason else "",
             )
         return html
+
+    @admin.display(description="Created")
+    def created_display(self, obj: APIKey) -> str:
+        return when_html(obj.created_at, inline=True)
 
     @admin.display(description="Created by")
     def created_by_display(self, obj: APIKey) -> str:
@@ -235,9 +253,31 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
     @admin.display(description="Expires")
     def expires_display(self, obj: APIKey) -> str:
         return format_html(
-            "{} <span class='key-muted'>({})</span>",
-            expiry_html(obj),
+            "{} <span class='key-muted'>· {}</span>",
+            expiry_html(obj, inline=True),
             obj.get_expiry_policy_display(),
+        )
+
+    @admin.display(description="Last used")
+    def last_used_display(self, obj: APIKey) -> str:
+        now = timezone.now()
+        stopped = obj.stopped_at(now)
+        if obj.last_rejected_call_at(now) is not None:
+            # The stored time is the rejected call's; an accepted one was before it stopped.
+            return format_html(
+                '<span class="key-muted">not since {}, when the key stopped working</span>',
+                when_text(stopped),
+            )
+        return when_html(obj.last_used_at, now, inline=True)
+
+    @admin.display(description="Last rejected call")
+    def last_rejected_display(self, obj: APIKey) -> str:
+        now = timezone.now()
+        rejected = obj.last_rejected_call_at(now)
+        if rejected is None:
+            return mark_safe('<span class="key-muted">None since it stopped working</span>')
+        return when_html(
+            rejected, now, inline=True, hint=f"401: the key is {obj.status_at(now).label.lower()}"
         )
 
     @admin.display(description="Rotation")
@@ -252,7 +292,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                     reverse("admin:keys_apikey_change", args=[new.pk]),
                     new.display_id,
                     "stops working" if obj.in_grace else "stopped working",
-                    timezone.localtime(obj.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z"),
+                    when_text(obj.grace_ends_at),
                 )
             )
         old = APIKey.objects.filter(replaced_by=obj).first()
@@ -264,9 +304,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                     reverse("admin:keys_apikey_change", args=[old.pk]),
                     old.display_id,
                     "ends" if old.in_grace else "ended",
-                    timezone.localtime(old.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z")
-                    if old.grace_ends_at
-                    else "",
+                    when_text(old.grace_ends_at) if old.grace_ends_at else "",
                 )
             )
         if not parts:
@@ -306,17 +344,34 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
             adminform = context.get("adminform")
             if adminform is not None and "scopes" in adminform.form.fields:
                 adminform.form.fields["scopes"].widget.usage = callers["scope_usage"]
+            usage = key_usage(obj, pending=shipment)
+            stopped = obj.stopped_at(now)
             context.update(
                 {
                     **callers,
-                    "usage": key_usage(obj, pending=shipment),
+                    "usage": usage,
+                    # After the key stopped working, every call is a 401: not "use".
+                    "last_call_rejected": bool(
+                        stopped and usage.last_used and usage.last_used > stopped
+                    ),
                     "can_see_alerts": can_see_alerts,
                     "open_alerts": (
                         list(obj.alerts.filter(resolved_at__isnull=True)) if can_see_alerts else []
                     ),
                     "can_see_audit": can_audit,
+                    # Edits show what changed; other entries their sentence.
                     "audit_entries": (
-                        list(AuditEntry.objects.filter(key_id=obj.pk)[:20]) if can_audit else []
+                        [
+                            (
+                                entry,
+                                change_lines(entry.before, entry.after)
+                                if entry.action in (AuditAction.EDITED, AuditAction.SCOPES_CHANGED)
+                                else [],
+                            )
+                            for entry in AuditEntry.objects.filter(key_id=obj.pk)[:20]
+                        ]
+                        if can_audit
+                        else []
                     ),
                     "audit_log_url": (
                         reverse("admin:audit_auditentry_changelist") + f"?key_id={obj.pk}"
@@ -328,11 +383,22 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                     "can_revoke": self.has_revoke_permission(request, obj)
                     and obj.revocation_refusal(now) is None,
                     "key_status": status,
+                    "key_in_grace": obj.in_grace_at(now),
                     # "Add" is the Generate page, with its own show-once flow.
                     "show_save_and_add_another": False,
                 }
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        """History is the key's audit trail (generate, edit, rotate, revoke, alerts), which
+        Django's LogEntry history never sees: the audit log, filtered to this key (it checks
+        its own view permission)."""
+        key = self.get_object(request, unquote(object_id))
+        if key is None:
+            raise Http404("No such API key.")
+        url = reverse("admin:audit_auditentry_changelist") + f"?key_id={key.pk}"
+        return HttpResponseRedirect(url)
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
         # The form validated the input in clean(); the service applies it, writes the audit

@@ -100,6 +100,13 @@ def expiry_for(
     return now + timedelta(days=POLICY_DAYS[policy])
 
 
+def when_text(moment: datetime) -> str:
+    """How an instant is written for people, everywhere (admin, CLI, e-mails): the date and
+    minute in the server's time zone, with the zone: "2026-11-27 14:03 UTC"."""
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
 class APIKeyQuerySet(models.QuerySet):
     """Status filters computed from timestamps at ``now`` (never a stored status)."""
 
@@ -263,8 +270,49 @@ class APIKey(models.Model):
     def in_grace(self) -> bool:
         return self.in_grace_at(timezone.now())
 
+    def stopped_at(self, now: datetime) -> datetime | None:
+        """When the key stopped working (revoked, grace over or expired); None while it works."""
+        ends = [t for t in (self.revoked_at, self.grace_ends_at, self.expires_at) if t]
+        past = [t for t in ends if t <= now]
+        return min(past) if past else None
+
+    def last_rejected_call_at(self, now: datetime) -> datetime | None:
+        """``last_used_at`` moves with every call that presents this key, refused or not. A
+        call after the key stopped working was rejected (401): that is not use, and the admin
+        says so instead of "last used: just now"."""
+        stopped = self.stopped_at(now)
+        if stopped is not None and self.last_used_at is not None and self.last_used_at > stopped:
+            return self.last_used_at
+        return None
+
     def allows(self, module: str, action: str) -> bool:
         return action in self.scopes.get(module, ())
+
+    # How its expiry reads ----------------------------------------------------------------------
+
+    def expiry_day(self) -> date | None:
+        """The date an admin chose for a custom expiry. The key works through that whole day,
+        so ``expires_at`` is the midnight that ends it (``expiry_for``); the day is derived
+        from it rather than stored, so the instant enforced on every request stays the one
+        source of truth. None for other policies, or if the time zone changed since (the
+        instant is then no longer a local midnight, and is shown as it is)."""
+        if self.expiry_policy != ExpiryPolicy.CUSTOM or self.expires_at is None:
+            return None
+        local = timezone.localtime(self.expires_at)
+        if local.time() != time.min:
+            return None
+        return local.date() - timedelta(days=1)
+
+    def expiry_text(self) -> str:
+        """ "2027-01-15, end of day UTC" for a custom date, "2027-02-25 14:03 UTC" for a policy
+        (30 days, ...), "Never"."""
+        if self.expires_at is None:
+            return "Never"
+        day = self.expiry_day()
+        if day is not None:
+            zone = timezone.localtime(self.expires_at - timedelta(microseconds=1)).tzname()
+            return f"{day.isoformat()}, end of day {zone}"
+        return when_text(self.expires_at)
 
     # Validation (full_clean) -----------------------------------------------------------------
 
@@ -314,6 +362,13 @@ class APIKey(models.Model):
     def edit_refusal(self, now: datetime | None = None) -> str | None:
         if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
             return "This key is revoked; it cannot be edited."
+        if self.replaced_by_id is not None:
+            # Its replacement carries the integration from now on: an edit here would not
+            # reach it, and this key stops at its grace end anyway.
+            return (
+                f"This key was replaced by rotation with {self.replaced_by.display_id}; edit "
+                "that key instead. This one works until its grace period ends, or revoke it now."
+            )
         return None
 
 
