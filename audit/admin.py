@@ -138,6 +138,7 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     class Media:
         css = {"all": ("keys/admin.css",)}
+        js = ("keys/search_guard.js",)  # a pasted full key is cut to its public id
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         return super().changelist_view(request, {"title": "Audit log", **(extra_context or {})})

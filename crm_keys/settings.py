@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Admin query parameters with NUL or of absurd length: a clear 400 before any view.
     "crm_keys.adminguard.AdminQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A full key in an admin URL is redirected to its public id (before any view runs).
+    "keys.admin.middleware.StripKeysFromAdminURLs",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out admin login into the lockout page (audit/logins.py).
     "axes.middleware.AxesMiddleware",
@@ -354,8 +356,29 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A key that reaches a log line (a request line with one in its URL) is cut back to its
+    # public id: runserver's access log and every console line (gunicorn: gunicorn.conf.py).
+    "filters": {"redact_keys": {"()": "crm_keys.redact.RedactKeysFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_keys"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_keys"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # One handler for Django's messages: its default configuration adds a second console
@@ -365,6 +388,8 @@ LOGGING = {
         # line in the access log (runserver's, or gunicorn's --access-logfile), not a
         # warning with a traceback besides it.
         "django.request": {"level": "ERROR"},
+        # runserver's access log: one line per request.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -255,3 +255,32 @@ class RevokeForm(forms.Form):
         help_text="Recorded in the audit log, e.g. “compromised” or “integration retired”.",
         widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )
+
+
+class LeakedKeyForm(forms.Form):
+    """Admin > API keys > Revoke a leaked key: the key is pasted, never shown back."""
+
+    required_css_class = "required"
+    full_key = forms.CharField(
+        label="The leaked key",
+        strip=True,
+        error_messages={"required": "Paste the full key (icrm_…) that was found."},
+        help_text="The whole value, as a secret scanner or a colleague found it. It is used to "
+        "find the key (by its hash) and is never stored, logged or shown again.",
+        widget=forms.PasswordInput(
+            attrs={
+                "class": "vTextField",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "data-lpignore": "true",
+            }
+        ),
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=180,
+        label="Where it was found (optional)",
+        help_text="Recorded in the audit log, e.g. “public GitHub repository”.",
+        widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+    )

@@ -39,11 +39,14 @@ from .display import (
 )
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
+from .leaked import LeakedKeyViews
 from .views import KeyAdminViews
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
+class APIKeyAdmin(
+    LeakedKeyViews, KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin.ModelAdmin
+):
     form = KeyChangeForm
     change_list_template = "admin/keys/apikey/change_list.html"
     change_form_template = "admin/keys/apikey/change_form.html"
@@ -79,6 +82,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
 
     class Media:
         css = {"all": ("keys/admin.css",)}
+        js = ("keys/search_guard.js",)
 
     # Permissions ----------------------------------------------------------------------------
 
@@ -133,6 +137,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.
         context = {
             "title": "API keys",
+            "can_revoke_leaked": self.has_revoke_permission(request),
             "is_nav_sidebar_enabled": False,
             # Failed attempts with keys that match no key: a brute-force or misconfiguration signal.
             "unknown_key_requests": unknown_key_requests(),

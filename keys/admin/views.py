@@ -115,6 +115,11 @@ class KeyAdminViews:
         wrap = self.admin_site.admin_view
         return [
             path(
+                "revoke-leaked/",
+                wrap(self.revoke_leaked_view),  # type: ignore[attr-defined]
+                name="{}_{}_revoke_leaked".format(*info),
+            ),
+            path(
                 "<path:object_id>/rotate/",
                 wrap(self.rotate_view),
                 name="{}_{}_rotate".format(*info),

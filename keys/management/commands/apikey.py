@@ -348,7 +348,6 @@ class Command(PolicyCommands, BaseCommand):
             if options["ref"]:
                 raise CommandError("Give either a key id or --leaked KEY, not both.")
             key = selectors.key_by_full_key(options["leaked"].strip())
-            reason = "reported leaked" + (f" ({reason})" if reason else "")
         elif options["ref"]:
             key = selectors.key_get(options["ref"])
         else:
@@ -362,5 +361,5 @@ class Command(PolicyCommands, BaseCommand):
             )
             if answer.strip().lower() != "yes":
                 raise CommandError("Not revoked.")
-        services.key_revoke(key=key, reason=reason, actor=actor)
+        services.key_revoke(key=key, reason=reason, leaked=bool(options["leaked"]), actor=actor)
         self.stdout.write(f"Revoked {key.display_id} {key.name!r}.")
