@@ -93,9 +93,8 @@ def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
         new_id = key.replaced_by.display_id
         if key.in_grace_at(now):
             html += format_html(
-                ' <span class="key-badge key-badge--grace" title="Replaced by rotation; it works'
-                ' until {}">Replaced by {} · works until {}</span>',
-                when_text(key.grace_ends_at),
+                ' <span class="key-badge key-badge--grace" title="Replaced by rotation">'
+                'Replaced by {}</span> <small class="key-hint">works until {}</small>',
                 new_id,
                 when_text(key.grace_ends_at),
             )

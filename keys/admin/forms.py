@@ -125,6 +125,10 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
             self.initial.setdefault("owner", user.pk)
         tomorrow = timezone.localdate() + timedelta(days=1)
         self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
+        self.fields["expiry_date"].help_text = (
+            "With “Custom date”: the key works through the end of that day "
+            f"({timezone.get_current_timezone_name()})."
+        )
         self.fields["expiry_date"].widget.attrs["aria-describedby"] = "id_expiry_date_helptext"
 
     def _apply_policy(self) -> None:
