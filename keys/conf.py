@@ -98,3 +98,4 @@ key_settings = KeySettings()
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == "API_KEYS":
         key_settings.reload()
+

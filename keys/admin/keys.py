@@ -116,7 +116,7 @@ class APIKeyAdmin(
     # List -----------------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        open_alerts = Alert.objects.filter(key=OuterRef("pk"), resolved_at__isnull=True)
+        open_alerts = Alert.objects.needing_attention().filter(key=OuterRef("pk"))
         # Both keys of a rotation are badged: the old one by its replaced_by, the new one by
         # the key it replaces (one subquery, so the list stays one query per page).
         replaces = APIKey.objects.filter(replaced_by=OuterRef("pk")).values("public_id")[:1]
