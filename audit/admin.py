@@ -127,7 +127,7 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_per_page = 100
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["created_at", "action_column", "actor_label", "ip", "user_agent"]}),
+        (None, {"fields": ["time_column", "action_column", "actor_label", "ip", "user_agent"]}),
         ("Key", {"fields": ["key_column", "message"]}),
         ("Change", {"fields": ["changes"]}),
         (
@@ -145,11 +145,14 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     @admin.display(description="Time", ordering="seq")
     def time_column(self, obj: AuditEntry) -> str:
+        # The audit log's one format: to the second, with the zone (list and entry alike).
         local = timezone.localtime(obj.created_at)
         return format_html(
-            '<span class="nowrap" title="{}">{}</span>',
+            '<time datetime="{}"><span class="nowrap">{}</span> <span class="nowrap">{} {}</span></time>',
             local.isoformat(),
-            local.strftime("%Y-%m-%d %H:%M:%S"),
+            local.strftime("%Y-%m-%d"),
+            local.strftime("%H:%M:%S"),
+            local.tzname(),
         )
 
     def get_search_results(

@@ -186,3 +186,69 @@ def test_generate_form_hint_is_calm_when_fresh_and_the_error_shown_once(
     shot(page, "generate-no-permission-error")
     page.get_by_label("Contacts: View").check()
     assert page.inner_text(".scope-summary").startswith("1 of 15")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_width_audit_log_key_page_chart_and_matrix(
+    new_page: Any, superuser: Any, make_key: Any, shot: Any, scheme: str
+) -> None:
+    from keys import services
+    from keys.models import UsageHour
+    from tests.helpers import ACTOR
+
+    key, _ = make_key(name="Marketing automation", scopes={"leads": ["view"]})
+    services.key_update(
+        key=key,
+        data={"name": "Marketing sync", "scopes": {"leads": ["view", "create"]}},
+        actor=ACTOR,
+    )
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for i in range(0, 160, 7):
+        UsageHour.objects.create(
+            key=key,
+            hour=hour - timedelta(hours=i),
+            endpoint="GET /api/v1/leads/",
+            requests=40 + i,
+            errors=i % 5,
+        )
+    page = new_page(width=390, color_scheme=scheme)
+    login(page)
+
+    page.goto("/admin/audit/auditentry/")
+    shot(page, f"audit-log-phone-{scheme}")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    first = page.locator("#result_list tbody tr").first
+    for column in (
+        "field-time_column",
+        "field-actor_label",
+        "field-action_column",
+        "field-key_column",
+    ):
+        cell = first.locator(f".{column}")
+        assert cell.is_visible(), column
+        box = cell.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, column
+
+    page.goto(f"/admin/keys/apikey/{key.pk}/change/")
+    shot(page, f"key-page-phone-{scheme}")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert page.evaluate(
+        "[...document.querySelectorAll('.key-panel .key-table-scroll')]"
+        ".every(el => el.scrollWidth <= el.clientWidth + 1)"
+    )
+    # The chart's axis labels are readable (at least 10 px tall on screen).
+    heights = page.evaluate(
+        "[...document.querySelectorAll('.key-usage-chart svg')]"
+        ".filter(svg => svg.getBoundingClientRect().width > 0)"
+        ".flatMap(svg => [...svg.querySelectorAll('text')])"
+        ".map(t => t.getBoundingClientRect().height).filter(h => h > 0)"
+    )
+    assert heights and min(heights) >= 10, heights
+    # The permission matrix's tap targets are finger-sized.
+    boxes = page.evaluate(
+        "[...document.querySelectorAll('label.scope-cell')]"
+        ".map(l => { const r = l.getBoundingClientRect(); return [r.width, r.height]; })"
+    )
+    assert boxes and all(w >= 44 and h >= 44 for w, h in boxes), boxes
+    box = page.locator("#id_scopes_leads_view").bounding_box()
+    assert box["width"] >= 20 and box["height"] >= 20
