@@ -141,7 +141,9 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
         js = ("keys/search_guard.js",)  # a pasted full key is cut to its public id
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        return super().changelist_view(request, {"title": "Audit log", **(extra_context or {})})
+        # Five columns and the filters need the width: the breadcrumbs lead everywhere else.
+        context = {"title": "Audit log", "is_nav_sidebar_enabled": False}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     @admin.display(description="Time", ordering="seq")
     def time_column(self, obj: AuditEntry) -> str:
@@ -173,7 +175,10 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
         if not obj.key_public_id:
             return "—"
         label = format_html(
-            '{} <code class="key-id">{}</code>', obj.key_name, display_id(obj.key_public_id)
+            '<span class="key-name" title="{}">{}</span> <code class="key-id">{}</code>',
+            obj.key_name,
+            obj.key_name,
+            display_id(obj.key_public_id),
         )
         try:
             url = reverse("admin:keys_apikey_change", args=[obj.key_id])

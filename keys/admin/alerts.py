@@ -116,7 +116,7 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Measured / threshold")
     def figures(self, obj: Alert) -> str:
         return format_html(
-            '<span class="nowrap">Measured {}</span><br><span class="key-hint">Threshold {}</span>',
+            'Measured {}<br><span class="key-hint">Threshold {}</span>',
             obj.measured_text(),
             obj.threshold_text(),
         )
@@ -149,6 +149,11 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             ((label, when_html(moment, inline=True), note) for label, moment, note in rows),
         )
         return format_html('<ul class="alert-timeline">{}</ul>', items)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        # Six columns and the filters need the width: the breadcrumbs lead everywhere else.
+        context = {"title": "Alerts", "is_nav_sidebar_enabled": False}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

@@ -73,7 +73,7 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} on {self.key.display_id}"
+        return f"{self.get_kind_display()} on “{self.key.name}” ({self.key.display_id})"
 
     @property
     def has_figures(self) -> bool:
