@@ -98,4 +98,3 @@ key_settings = KeySettings()
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == "API_KEYS":
         key_settings.reload()
-

@@ -23,6 +23,7 @@ NEVER_GRANTED = [
     "usage hour",
     "pruned usage",
     "unknown key usage hour",
+    "outbox email",
     "Can add log entry",
     "Can add session",
     "Can add content type",

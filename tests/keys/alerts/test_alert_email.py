@@ -14,7 +14,7 @@ from django.core import mail
 from audit.actors import Actor
 from audit.models import AuditAction, AuditEntry
 from keys import services
-from keys.alerts import notify, rules
+from keys.alerts import notify, outbox, rules
 from keys.alerts import services as alert_services
 from keys.models import Alert, AlertKind, AlertRecipient
 from keys.usage import rows as usage_rows
@@ -88,6 +88,7 @@ def test_every_kind_says_its_figures_with_units(
 def test_expiry_reminders_carry_the_product_name_and_absolute_links(make_key, site):
     key, _ = make_key(name="Short lived", expiry_policy="30d")
     notify.send_expiry_digest([key], timedelta(days=7), ["ops@example.com"])
+    outbox.deliver()  # queued in the outbox; sent after commit
     [message] = mail.outbox
     assert message.subject.startswith("Intellicon CRM: ") and "[crm-keys]" not in message.subject
     assert f"https://crm.example.com/admin/keys/apikey/{key.pk}/change/" in message.body

@@ -8,7 +8,7 @@ from django.db import migrations
 GONE = ["delete_apikey"] + [
     f"{action}_{model}"
     for action in ("add", "change", "delete", "view")
-    for model in ("usagehour", "prunedusage", "unknownkeyusagehour", "usageflush")
+    for model in ("usagehour", "prunedusage", "unknownkeyusagehour", "usageflush", "outboxemail")
 ]
 
 
@@ -19,7 +19,7 @@ def drop_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0003_alert_message_field_validators"),
+        ("keys", "0004_rel_outbox"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
@@ -37,6 +37,10 @@ class Migration(migrations.Migration):
                 "verbose_name": "API key",
                 "verbose_name_plural": "API keys",
             },
+        ),
+        migrations.AlterModelOptions(
+            name="outboxemail",
+            options={"default_permissions": ()},
         ),
         migrations.AlterModelOptions(
             name="prunedusage",
