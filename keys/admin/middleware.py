@@ -25,8 +25,11 @@ class StripKeysFromAdminURLs:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if PREFIX in request.META.get("QUERY_STRING", "") and request.path_info.startswith(
-            "/admin/"
+        # GET and HEAD only: redirecting a POST would lose what it carried.
+        if (
+            request.method in ("GET", "HEAD")
+            and PREFIX in request.META.get("QUERY_STRING", "")
+            and request.path_info.startswith("/admin/")
         ):
             query = request.GET.copy()
             changed = False
