@@ -115,6 +115,8 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Measured / threshold")
     def figures(self, obj: Alert) -> str:
+        if not obj.has_figures:
+            return "—"  # e.g. "owner deactivated": about who answers for the key, not traffic
         return format_html(
             'Measured {}<br><span class="key-hint">Threshold {}</span>',
             obj.measured_text(),
