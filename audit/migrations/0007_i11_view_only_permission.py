@@ -15,7 +15,7 @@ def drop_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0004_i16_policy_changed"),
+        ("audit", "0006_sec_login_lockout_actions"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
