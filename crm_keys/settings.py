@@ -390,6 +390,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # runserver's access log: one line per request.
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # django-axes: failed logins and lockouts (warnings) are worth a line; its four INFO
+        # lines per successful login ("reset 0 attempts"...) are not.
+        "axes": {"level": "WARNING"},
         "django.db.backends": {"level": "INFO"},
     },
 }

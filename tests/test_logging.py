@@ -25,3 +25,15 @@ def test_django_messages_have_one_handler_even_in_debug() -> None:
     ours = [h for h in django_logger.handlers if not type(h).__module__.startswith("_pytest")]
     assert len(ours) == 1 and not django_logger.propagate
     assert logging.getLogger("django.request").getEffectiveLevel() == logging.ERROR
+
+
+def test_a_successful_admin_login_adds_no_log_lines(
+    client: Any, admin_user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """django-axes logs four INFO lines per successful login; the access line is enough."""
+    with caplog.at_level(logging.DEBUG):
+        response = client.post(
+            "/admin/login/?next=/admin/", {"username": "admin", "password": "password"}
+        )
+    assert response.status_code == 302
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("axes")] == []

@@ -19,7 +19,7 @@ def drop_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0008_i16_key_policy"),
+        ("keys", "0010_i12_key_setting_validators"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
