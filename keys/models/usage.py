@@ -94,6 +94,7 @@ class KeyClient(models.Model):
     last_seen = models.DateTimeField(db_index=True)
 
     class Meta:
+        default_permissions = ()  # written by the flush, read through the key page
         constraints = [
             models.UniqueConstraint(fields=["key", "ip", "user_agent"], name="key_client_unique")
         ]
@@ -118,6 +119,7 @@ class RecentError(models.Model):
     user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
 
     class Meta:
+        default_permissions = ()  # written by the flush, read through the key page
         indexes = [models.Index(fields=["key", "-at"], name="recent_error_recent")]
 
     def __str__(self) -> str:

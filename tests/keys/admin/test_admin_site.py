@@ -24,6 +24,8 @@ NEVER_GRANTED = [
     "pruned usage",
     "unknown key usage hour",
     "outbox email",
+    "key client",
+    "recent error",
     "Can add log entry",
     "Can add session",
     "Can add content type",

@@ -8,7 +8,15 @@ from django.db import migrations
 GONE = ["delete_apikey"] + [
     f"{action}_{model}"
     for action in ("add", "change", "delete", "view")
-    for model in ("usagehour", "prunedusage", "unknownkeyusagehour", "usageflush", "outboxemail")
+    for model in (
+        "usagehour",
+        "prunedusage",
+        "unknownkeyusagehour",
+        "usageflush",
+        "outboxemail",
+        "keyclient",
+        "recenterror",
+    )
 ]
 
 
@@ -19,7 +27,7 @@ def drop_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0010_i12_key_setting_validators"),
+        ("keys", "0011_i15_clients_errors"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
@@ -37,6 +45,14 @@ class Migration(migrations.Migration):
                 "verbose_name": "API key",
                 "verbose_name_plural": "API keys",
             },
+        ),
+        migrations.AlterModelOptions(
+            name="keyclient",
+            options={"default_permissions": ()},
+        ),
+        migrations.AlterModelOptions(
+            name="recenterror",
+            options={"default_permissions": ()},
         ),
         migrations.AlterModelOptions(
             name="outboxemail",

@@ -8,7 +8,7 @@ import keys.models.keys
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0011_i11_grantable_permissions_only"),
+        ("keys", "0012_i11_grantable_permissions_only"),
     ]
 
     operations = [

@@ -16,7 +16,7 @@ def drop_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("keys", "0012_i11_threshold_validators"),
+        ("keys", "0013_i11_threshold_validators"),
     ]
 
     operations = [
