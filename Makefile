@@ -28,8 +28,9 @@ demo: migrate
 	$(BIN)/python manage.py seed_demo
 
 ## The app with demo data and the background jobs, on http://127.0.0.1:8000 (Ctrl-C stops all).
-run: demo
-	bash scripts/run-dev.sh
+## scripts/run-dev.sh loads the demo data itself, to print the login and the keys last.
+run: migrate
+	@bash scripts/run-dev.sh
 
 ## The whole test suite.
 test: venv

@@ -127,7 +127,7 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_per_page = 100
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["created_at", "action_column", "actor_label", "ip", "user_agent"]}),
+        (None, {"fields": ["time_column", "action_column", "actor_label", "ip", "user_agent"]}),
         ("Key", {"fields": ["key_column", "message"]}),
         ("Change", {"fields": ["changes"]}),
         (
@@ -138,17 +138,23 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     class Media:
         css = {"all": ("keys/admin.css",)}
+        js = ("keys/search_guard.js",)  # a pasted full key is cut to its public id
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        return super().changelist_view(request, {"title": "Audit log", **(extra_context or {})})
+        # Five columns and the filters need the width: the breadcrumbs lead everywhere else.
+        context = {"title": "Audit log", "is_nav_sidebar_enabled": False}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     @admin.display(description="Time", ordering="seq")
     def time_column(self, obj: AuditEntry) -> str:
+        # The audit log's one format: to the second, with the zone (list and entry alike).
         local = timezone.localtime(obj.created_at)
         return format_html(
-            '<span class="nowrap" title="{}">{}</span>',
+            '<time datetime="{}"><span class="nowrap">{}</span> <span class="nowrap">{} {}</span></time>',
             local.isoformat(),
-            local.strftime("%Y-%m-%d %H:%M:%S"),
+            local.strftime("%Y-%m-%d"),
+            local.strftime("%H:%M:%S"),
+            local.tzname(),
         )
 
     def get_search_results(
@@ -169,7 +175,10 @@ class AuditEntryAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdm
         if not obj.key_public_id:
             return "—"
         label = format_html(
-            '{} <code class="key-id">{}</code>', obj.key_name, display_id(obj.key_public_id)
+            '<span class="key-name" title="{}">{}</span> <code class="key-id">{}</code>',
+            obj.key_name,
+            obj.key_name,
+            display_id(obj.key_public_id),
         )
         try:
             url = reverse("admin:keys_apikey_change", args=[obj.key_id])

@@ -25,7 +25,11 @@ class AuditAction(models.TextChoices):
     REVOKED = "revoked", "Revoked"
     EXPIRED = "expired", "Expired"
     ALERT_RAISED = "alert_raised", "Alert raised"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged", "Alert acknowledged"
+    ALERT_SNOOZED = "alert_snoozed", "Alert snoozed"
     ALERT_RESOLVED = "alert_resolved", "Alert resolved"
+    RECIPIENT_ADDED = "recipient_added", "Alert recipient added"
+    RECIPIENT_REMOVED = "recipient_removed", "Alert recipient removed"
     REMINDER = "reminder", "Reminder sent"
     ACCESS_DENIED = "access_denied", "Access denied"
     POLICY_CHANGED = "policy_changed", "Key policy changed"
@@ -75,6 +79,9 @@ class AuditEntry(models.Model):
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log entries"
         ordering = ["-seq"]
+        # Only the app writes entries, and nobody changes or deletes them: "view" is the one
+        # permission there is to grant.
+        default_permissions = ("view",)
 
     def __str__(self) -> str:
         target = f" {display_id(self.key_public_id)}" if self.key_public_id else ""

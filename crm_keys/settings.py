@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Admin query parameters with NUL or of absurd length: a clear 400 before any view.
     "crm_keys.adminguard.AdminQueryGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A full key in an admin URL is redirected to its public id (before any view runs).
+    "keys.admin.middleware.StripKeysFromAdminURLs",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out admin login into the lockout page (audit/logins.py).
     "axes.middleware.AxesMiddleware",
@@ -192,6 +194,7 @@ _API_KEYS_FROM_ENV = {
     "PEPPER": ("API_KEY_PEPPER", env.str),
     "ALERT_RECIPIENTS": ("API_KEY_ALERT_RECIPIENTS", env.list),
     "ALERT_FROM": ("API_KEY_ALERT_FROM", env.str),
+    "SITE_URL": ("SITE_URL", env.str),
     "USAGE_RETENTION_DAYS": ("API_KEY_USAGE_RETENTION_DAYS", env.int),
     "UNUSED_SCOPE_DAYS": ("API_KEY_UNUSED_SCOPE_DAYS", env.int),
     "LOOKUP_CACHE": ("API_KEY_LOOKUP_CACHE", env.bool),
@@ -353,8 +356,43 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A key that reaches a log line (a request line with one in its URL) is cut back to its
+    # public id: runserver's access log and every console line (gunicorn: gunicorn.conf.py).
+    "filters": {"redact_keys": {"()": "crm_keys.redact.RedactKeysFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_keys"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_keys"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # One handler for Django's messages: its default configuration adds a second console
+        # handler in DEBUG, which printed every warning (and its traceback) twice.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # 5xx only, with their traceback. A 4xx (an expected 403, a 404, an API 401) is one
+        # line in the access log (runserver's, or gunicorn's --access-logfile), not a
+        # warning with a traceback besides it.
+        "django.request": {"level": "ERROR"},
+        # runserver's access log: one line per request.
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # django-axes: failed logins and lockouts (warnings) are worth a line; its four INFO
+        # lines per successful login ("reset 0 attempts"...) are not.
+        "axes": {"level": "WARNING"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

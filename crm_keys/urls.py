@@ -13,6 +13,8 @@ from keys.api.views import KeyInfoView
 admin.site.site_header = "Intellicon CRM Admin"
 admin.site.site_title = "Intellicon CRM Admin"
 admin.site.index_title = "Administration"
+# "View site" would lead to a 404 (there is no public site): the link is "API docs" instead.
+admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -8,6 +8,9 @@ database (every 10 s), and the broker's queued jobs. A Redis restart without per
 them: the fault-injection run lost 18 % of 57,091 requests that way, and none with AOF. So
 production Redis needs AOF with ``appendfsync everysec`` (a restart then loses at most about a
 second of writes) or ``always``; this check says when the configured one has less.
+
+E-mails (alerts, reminders) are written by jobs, which have no request to build an address
+from: they link to the admin from ``SITE_URL``, and a check says when it is missing.
 """
 
 from __future__ import annotations
@@ -115,3 +118,27 @@ def check_dotenv(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             id="keys.W005",
         )
     ]
+
+
+@register(Tags.compatibility, deploy=True)
+def check_site_url(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """`check --deploy`: e-mails link to the admin from SITE_URL (jobs have no request to
+    build an address from)."""
+    url = key_settings.SITE_URL
+    if not url:
+        return [
+            Warning(
+                "SITE_URL is not set: alert and reminder e-mails cannot link to the admin.",
+                hint="Set SITE_URL to where the app is served, e.g. https://crm.example.com.",
+                id="keys.W010",
+            )
+        ]
+    if not url.startswith(("https://", "http://")):
+        return [
+            Warning(
+                f"SITE_URL {url[:60]!r} is not an http(s) address.",
+                hint="e.g. https://crm.example.com",
+                id="keys.W011",
+            )
+        ]
+    return []

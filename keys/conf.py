@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     # `check --deploy` warns (rotating the secret key would then invalidate every key).
     "PEPPER": "",
     # Where alert and reminder e-mails go, and who sends them ("": DEFAULT_FROM_EMAIL).
+    # (Admin > Alert recipients, when any are stored there, replace ALERT_RECIPIENTS.)
     "ALERT_RECIPIENTS": [],
     "ALERT_FROM": "",
     # The e-mail outbox: how long a sender holds a message it is sending before another run may
@@ -28,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # sent messages are kept.
     "OUTBOX_CLAIM_SECONDS": 300,
     "OUTBOX_RETENTION_DAYS": 30,
+    # Where the app is served (https://crm.example.com): e-mails link to the admin from it.
+    "SITE_URL": "",
     # Alert defaults, overridable per key (blank = this default).
     "ALERT_VOLUME_PER_HOUR": 10_000,
     "ALERT_ERROR_RATE_PERCENT": 10.0,

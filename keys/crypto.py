@@ -146,6 +146,16 @@ def is_public_id(text: str) -> bool:
     return _PUBLIC_ID_RE.fullmatch(text) is not None
 
 
+# A full key, or anything shaped like its start: icrm_<public id>_<secret…>.
+_SECRET_AFTER_ID_RE = re.compile(rf"{PREFIX}_([0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})_[0-9A-Za-z]*")
+
+
+def strip_secrets(text: str, *, marker: str = "…") -> str:
+    """``text`` with every ``icrm_<public id>_<secret>`` cut back to ``icrm_<public id>`` plus
+    ``marker``: what may be shown of a key in a URL or a log line."""
+    return _SECRET_AFTER_ID_RE.sub(lambda m: f"{PREFIX}_{m.group(1)}{marker}", text)
+
+
 def display_id(public_id: str) -> str:
     """How admins and logs name a key: ``icrm_<public_id>…``."""
     return f"{PREFIX}_{public_id}…"

@@ -116,7 +116,8 @@ def send_expiry_reminders(
                 emails += 1
             else:
                 logger.warning(
-                    "%d key(s) expire within %d days but API_KEY_ALERT_RECIPIENTS is empty; "
+                    "%d key(s) expire within %d days but no alert recipient is configured "
+                    "(Admin > Alert recipients, or API_KEY_ALERT_RECIPIENTS); "
                     "recorded in the audit log only: %s",
                     len(batch),
                     within.days,

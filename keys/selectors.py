@@ -64,6 +64,7 @@ def key_summary(key: APIKey) -> dict[str, Any]:
         "owner": key.owner.get_username() if key.owner_id else None,
         "granted_by": key.granted_by_label,
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "expires": key.expiry_text(),  # as the admin chose it: "2027-01-15, end of day UTC"
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "in_grace_period": key.in_grace_at(now),

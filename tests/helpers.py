@@ -108,6 +108,14 @@ def at(when: datetime) -> time_machine.travel:
     return time_machine.travel(when, tick=False)
 
 
+def page_text(html: str) -> str:
+    """What a reader sees of a page: its text without tags, whitespace collapsed."""
+    import html as html_lib
+
+    body = re.sub(r"(?s)<(script|style|svg)\b.*?</\1>", " ", html)
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+
+
 def form_nonce(html: str) -> str:
     match = NONCE_RE.search(html)
     assert match, "no form_nonce in the page"

@@ -1,8 +1,8 @@
-"""Admin > API Keys, Admin > Alerts and Admin > Key policy.
+"""Admin > API Keys and Alerts.
 
 ``keys`` (the key list and key page), ``views`` (Generate, show-once, Rotate, Revoke, usage CSV),
-``forms`` and ``widgets`` (the permission matrix), ``filters``, ``display``, ``alerts`` and
-``policy``.
+``forms`` and ``widgets`` (the permission matrix), ``filters``, ``display``, ``alerts``,
+``policy`` and ``people`` (Users and Groups: the permission picker).
 """
 
-from . import alerts, keys, policy  # noqa: F401 - registers the ModelAdmins
+from . import alerts, keys, people, policy  # noqa: F401 - registers the ModelAdmins

@@ -1,19 +1,26 @@
-"""How a key's status, expiry, age and permissions are shown in the admin (list and key page)."""
+"""How a key's status, dates, rotation and permissions are shown in the admin (list and key page).
+
+One date format everywhere: the absolute time in the server's time zone with the zone
+("2026-11-27 14:03 UTC", ``keys.models.keys.when_text``), the relative time ("3 hours ago") as
+a hint beside or below it and in the tooltip.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 
 from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from ..models import APIKey, KeyStatus
+from ..models.keys import when_text
+from ..scopes import describe
 from ..usage.insights import ScopeReview
 
 STATUS_CLASSES = {
@@ -23,51 +30,172 @@ STATUS_CLASSES = {
 }
 
 
-def status_badge(key: APIKey, now: Any = None) -> str:
+def relative(when: datetime, now: datetime | None = None) -> str:
+    """ "3 hours ago", "in 2 months", "just now"."""
+    now = now or timezone.now()
+    if abs(now - when) < timedelta(minutes=1):
+        return "just now"
+    if when > now:
+        return f"in {timeuntil(when, now, depth=1)}"
+    return f"{timesince(when, now, depth=1)} ago"
+
+
+def ago(when: datetime, now: datetime | None = None) -> str:
+    """ "just now", "3 minutes ago" (the relative time of a past instant)."""
+    return relative(when, now)
+
+
+def _hint(text: str, inline: bool, css: str = "") -> SafeString:
+    if not text:
+        return mark_safe("")
+    if inline:
+        return format_html(' <span class="key-hint {}">({})</span>', css, text)
+    return format_html('<br><small class="key-hint {}">{}</small>', css, text)
+
+
+def _absolute(text: str) -> SafeString:
+    """ "2026-11-27 14:03 UTC" that wraps between the date and the time, never inside them."""
+    day, _, rest = text.partition(" ")
+    return format_html('<span class="nowrap">{}</span> <span class="nowrap">{}</span>', day, rest)
+
+
+def when_html(
+    when: datetime | None,
+    now: datetime | None = None,
+    *,
+    inline: bool = False,
+    empty: str = "Never",
+    hint: str | None = None,
+    hint_css: str = "",
+) -> SafeString:
+    """An instant as absolute text, with the relative time (or ``hint``) as a hint."""
+    if when is None:
+        return format_html('<span class="key-muted">{}</span>', empty)
+    rel = relative(when, now)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>{}',
+        when.isoformat(),
+        rel,
+        _absolute(when_text(when)),
+        _hint(rel if hint is None else hint, inline, hint_css),
+    )
+
+
+def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
+    """The status badge; for a rotated pair, which key replaced which (both are badged, so two
+    keys of the same name in the list can be told apart)."""
     now = now or timezone.now()
     status = key.status_at(now)
     html = format_html(
         '<span class="key-badge key-badge--{}">{}</span>', STATUS_CLASSES[status], status.label
     )
-    if key.in_grace_at(now):
+    if key.replaced_by_id and key.grace_ends_at:
+        new_id = key.replaced_by.display_id
+        if key.in_grace_at(now):
+            html += format_html(
+                ' <span class="key-badge key-badge--grace" title="Replaced by rotation">'
+                'Replaced by {}</span> <small class="key-hint">works until {}</small>',
+                new_id,
+                when_text(key.grace_ends_at),
+            )
+        else:
+            html += format_html(
+                ' <span class="key-badge key-badge--rotation">Replaced by {}</span>', new_id
+            )
+    replaces = getattr(key, "replaces_public_id", None)
+    if replaces:
         html += format_html(
-            ' <span class="key-badge key-badge--grace" title="Replaced by rotation; it works until'
-            ' {}">Rotated · grace until {}</span>',
-            timezone.localtime(key.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z"),
-            timezone.localtime(key.grace_ends_at).strftime("%b %d %H:%M"),
+            ' <span class="key-badge key-badge--rotation">Replaces {}</span>',
+            f"icrm_{replaces}…",
         )
     return html
 
 
-def ago(when: Any, now: Any = None) -> str:
+def expiry_html(key: APIKey, now: datetime | None = None, *, inline: bool = False) -> SafeString:
     now = now or timezone.now()
-    if now - when < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(when, now, depth=1)} ago"
-
-
-def expiry_html(key: APIKey, now: Any = None) -> str:
-    now = now or timezone.now()
-    if key.expires_at is None:
-        return mark_safe(
-            '<span class="key-expiry key-expiry--never" title="Not recommended">Never</span>'
-        )
-    when = timezone.localtime(key.expires_at).strftime("%Y-%m-%d")
-    if key.expires_at <= now:
+    if key.status_at(now) == KeyStatus.REVOKED:
+        # A revoked key never works again: an expiry date would only mislead.
         return format_html(
-            '<span class="key-expiry key-expiry--past"><span class="nowrap">{}</span><br>'
-            "<small>expired {}</small></span>",
-            when,
-            ago(key.expires_at, now),
+            '<span class="key-expiry key-expiry--none key-muted" title="{}">—</span>{}',
+            "Revoked: the key no longer works, whatever its expiry.",
+            _hint("revoked", inline),
         )
-    css = "soon" if key.expires_at - now <= timedelta(days=7) else "later"
-    return format_html(
-        '<span class="key-expiry key-expiry--{}"><span class="nowrap">{}</span><br>'
-        '<small class="nowrap">in {}</small></span>',
-        css,
-        when,
-        timeuntil(key.expires_at, now, depth=1),
+    if key.expires_at is None:
+        return format_html(
+            '<span class="key-expiry key-expiry--never" title="Not recommended">Never</span>{}',
+            _hint("not recommended", inline),
+        )
+    if key.expires_at <= now:
+        css, rel = "past", f"expired {relative(key.expires_at, now)}"
+    else:
+        css = "soon" if key.expires_at - now <= timedelta(days=7) else "later"
+        rel = relative(key.expires_at, now)
+    day = key.expiry_day()
+    text = (
+        format_html(
+            '<span class="nowrap">{},</span> <span class="nowrap">{}</span>',
+            day.isoformat(),
+            key.expiry_text().split(", ", 1)[1],
+        )
+        if day
+        else _absolute(key.expiry_text())
     )
+    return format_html(
+        '<span class="key-expiry key-expiry--{}"><time datetime="{}" title="{}">{}</time>{}</span>',
+        css,
+        key.expires_at.isoformat(),
+        rel,
+        text,
+        _hint(rel, inline),
+    )
+
+
+def last_call_html(key: APIKey, now: datetime | None = None, *, inline: bool = False) -> SafeString:
+    """Last used, without letting refused calls pass for use: a call after the key stopped
+    working (revoked, expired, grace over) was rejected, and is said so."""
+    now = now or timezone.now()
+    rejected = key.last_rejected_call_at(now)
+    if rejected is not None:
+        status = key.status_at(now).label.lower()
+        return when_html(
+            rejected,
+            now,
+            inline=inline,
+            hint=f"last call rejected: key {status}",
+            hint_css="key-hint--rejected",
+        )
+    return when_html(key.last_used_at, now, inline=inline)
+
+
+def _value_text(field: str, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if field == "scopes" and isinstance(value, dict):
+        return describe(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value).replace("\n", ", ")
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def change_lines(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """An audit entry's change as "Label: before → after" lines, labelled as on the key page
+    ("Unused key: days without a request: — → 10"). Only fields that changed."""
+    from .forms import KeyChangeForm  # the key page's own labels (forms imports this module)
+
+    before, after = before or {}, after or {}
+    labels = {**KeyChangeForm.Meta.labels, "scopes": "Permissions"}
+    lines = []
+    for field in dict.fromkeys([*before, *after]):
+        old, new = before.get(field), after.get(field)
+        if field in before and field in after and old == new:
+            continue
+        label = labels.get(field) or field.replace("_", " ").capitalize()
+        if field in before:
+            lines.append(f"{label}: {_value_text(field, old)} → {_value_text(field, new)}")
+        else:
+            lines.append(f"{label}: {_value_text(field, new)}")
+    return lines
 
 
 def scope_usage(review: ScopeReview, remove_url: str = "") -> dict[str, Any]:

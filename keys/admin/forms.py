@@ -125,6 +125,10 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
             self.initial.setdefault("owner", user.pk)
         tomorrow = timezone.localdate() + timedelta(days=1)
         self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
+        self.fields["expiry_date"].help_text = (
+            "With “Custom date”: the key works through the end of that day "
+            f"({timezone.get_current_timezone_name()})."
+        )
         self.fields["expiry_date"].widget.attrs["aria-describedby"] = "id_expiry_date_helptext"
 
     def _apply_policy(self) -> None:
@@ -253,5 +257,34 @@ class RevokeForm(forms.Form):
         max_length=200,
         label="Reason (optional)",
         help_text="Recorded in the audit log, e.g. “compromised” or “integration retired”.",
+        widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
+    )
+
+
+class LeakedKeyForm(forms.Form):
+    """Admin > API keys > Revoke a leaked key: the key is pasted, never shown back."""
+
+    required_css_class = "required"
+    full_key = forms.CharField(
+        label="The leaked key",
+        strip=True,
+        error_messages={"required": "Paste the full key (icrm_…) that was found."},
+        help_text="The whole value, as a secret scanner or a colleague found it. It is used to "
+        "find the key (by its hash) and is never stored, logged or shown again.",
+        widget=forms.PasswordInput(
+            attrs={
+                "class": "vTextField",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "data-lpignore": "true",
+            }
+        ),
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=180,
+        label="Where it was found (optional)",
+        help_text="Recorded in the audit log, e.g. “public GitHub repository”.",
         widget=forms.TextInput(attrs={"class": "vTextField", "autocomplete": "off"}),
     )

@@ -1,5 +1,6 @@
 """Admin > API Keys: the key list and the key page. The extra pages (Generate, Rotate, Revoke,
-usage CSV) are ``views.KeyAdminViews``; how a key is displayed is ``display``.
+usage CSV) are ``views.KeyAdminViews``, the leaked-key form ``leaked.LeakedKeyViews``; the
+list's columns and the page's read-only fields are ``columns``, their HTML ``display``.
 
 Every change goes through ``keys.services`` with the admin user as the actor; the admin never
 saves a key itself.
@@ -10,15 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.utils import unquote
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from audit.actors import Actor
-from audit.models import AuditEntry
+from audit.models import AuditAction, AuditEntry
 from crm_keys.adminguard import GuardedChangelistMixin
 
 from .. import services
@@ -27,20 +27,30 @@ from ..models import Alert, APIKey
 from ..usage import insights
 from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
 from .callers import CallerAdminViews, callers_context
-from .display import ago, expiry_html, scopes_table, status_badge
+from .columns import KeyColumns, KeyPageFields
+from .display import change_lines
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
+from .leaked import LeakedKeyViews
 from .views import KeyAdminViews
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin.ModelAdmin):
+class APIKeyAdmin(
+    KeyColumns,
+    KeyPageFields,
+    LeakedKeyViews,
+    KeyAdminViews,
+    CallerAdminViews,
+    GuardedChangelistMixin,
+    admin.ModelAdmin,
+):
     form = KeyChangeForm
     change_list_template = "admin/keys/apikey/change_list.html"
     change_form_template = "admin/keys/apikey/change_form.html"
 
     list_display = [
-        "name",
+        "name_column",
         "key_column",
         "created_column",
         "expires_column",
@@ -48,7 +58,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         "status_column",
         "requests_24h_column",
     ]
-    list_display_links = ["name"]
+    list_display_links = ["name_column"]
     list_filter = [OwnerFilter, StatusFilter, ExpiryFilter, UsageFilter]
     search_fields = ["name", "description", "public_id"]
     search_help_text = "Search by name, description or key (icrm_…)."
@@ -60,15 +70,17 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         "key_column",
         "created_by_display",
         "granted_by_display",
-        "created_at",
+        "created_display",
         "expires_display",
-        "last_used_column",
+        "last_used_display",
+        "last_rejected_display",
         "rotation_display",
         "permissions_table",
     ]
 
     class Media:
         css = {"all": ("keys/admin.css",)}
+        js = ("keys/search_guard.js",)
 
     # Permissions ----------------------------------------------------------------------------
 
@@ -102,8 +114,16 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
     # List -----------------------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        open_alerts = Alert.objects.filter(key=OuterRef("pk"), resolved_at__isnull=True)
-        return super().get_queryset(request).annotate(has_open_alert=Exists(open_alerts))
+        open_alerts = Alert.objects.needing_attention().filter(key=OuterRef("pk"))
+        # Both keys of a rotation are badged: the old one by its replaced_by, the new one by
+        # the key it replaces (one subquery, so the list stays one query per page).
+        replaces = APIKey.objects.filter(replaced_by=OuterRef("pk")).values("public_id")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("replaced_by")
+            .annotate(has_open_alert=Exists(open_alerts), replaces_public_id=Subquery(replaces))
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -115,6 +135,7 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
         # Seven columns and the filters need the width: the breadcrumbs lead everywhere else.
         context = {
             "title": "API keys",
+            "can_revoke_leaked": self.has_revoke_permission(request),
             "is_nav_sidebar_enabled": False,
             # Failed attempts with keys that match no key: a brute-force or misconfiguration signal.
             "unknown_key_requests": unknown_key_requests(),
@@ -130,52 +151,11 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
             key.requests_24h = counts.get(key.pk, 0)
         return changelist
 
-    @admin.display(description="Key")
-    def key_column(self, obj: APIKey) -> str:
-        return format_html('<code class="key-id">{}</code>', obj.display_id)
-
-    @admin.display(description="Created", ordering="created_at")
-    def created_column(self, obj: APIKey) -> str:
-        local = timezone.localtime(obj.created_at)
-        return format_html(
-            '<span class="nowrap" title="{}">{}</span>',
-            local.strftime("%Y-%m-%d %H:%M %Z"),
-            local.strftime("%Y-%m-%d"),
-        )
-
-    @admin.display(description="Expires", ordering="expires_at")
-    def expires_column(self, obj: APIKey) -> str:
-        return expiry_html(obj)
-
-    @admin.display(description="Last used", ordering="last_used_at")
-    def last_used_column(self, obj: APIKey) -> str:
-        if obj.last_used_at is None:
-            return mark_safe('<span class="key-muted">Never</span>')
-        return format_html(
-            '<span title="{}">{}</span>',
-            timezone.localtime(obj.last_used_at).strftime("%Y-%m-%d %H:%M %Z"),
-            ago(obj.last_used_at),
-        )
-
-    @admin.display(description="Status")
-    def status_column(self, obj: APIKey) -> str:
-        html = status_badge(obj)
-        if getattr(obj, "has_open_alert", False):
-            html += mark_safe(' <span class="key-badge key-badge--alert">Alert</span>')
-        return html
-
-    @admin.display(description="Requests (24h)")
-    def requests_24h_column(self, obj: APIKey) -> str:
-        return format_html(
-            '<span class="key-number">{}</span>', f"{getattr(obj, 'requests_24h', 0):,}"
-        )
-
-    # Bulk revoke ----------------------------------------------------------------------------
-
     # Key page -------------------------------------------------------------------------------
 
     def get_fieldsets(self, request: HttpRequest, obj: APIKey | None = None) -> list[Any]:
         editable = obj is not None and self.has_change_permission(request, obj)
+        now = timezone.now()
         return [
             (None, {"fields": ["name", "description", "owner"]}),
             (
@@ -183,9 +163,10 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                 {
                     "fields": [
                         ("status_display", "key_column"),
-                        ("created_at", "created_by_display"),
+                        ("created_display", "created_by_display"),
                         "granted_by_display",
-                        ("expires_display", "last_used_column"),
+                        ("expires_display", "last_used_display"),
+                        *(["last_rejected_display"] if obj and obj.stopped_at(now) else []),
                         "rotation_display",
                     ]
                 },
@@ -211,72 +192,6 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                 },
             ),
         ]
-
-    @admin.display(description="Status")
-    def status_display(self, obj: APIKey) -> str:
-        html = status_badge(obj)
-        if obj.revoked_at:
-            html += format_html(
-                ' <span class="key-muted">by {} on {}{}</span>',
-                obj.revoked_by_label or "—",
-                timezone.localtime(obj.revoked_at).strftime("%Y-%m-%d %H:%M"),
-                f" ({obj.revoke_reason})" if obj.revoke_reason else "",
-            )
-        return html
-
-    @admin.display(description="Created by")
-    def created_by_display(self, obj: APIKey) -> str:
-        return obj.created_by_label or (obj.created_by.get_username() if obj.created_by else "—")
-
-    @admin.display(description="Permissions granted by")
-    def granted_by_display(self, obj: APIKey) -> str:
-        return obj.granted_by_label or "—"
-
-    @admin.display(description="Expires")
-    def expires_display(self, obj: APIKey) -> str:
-        return format_html(
-            "{} <span class='key-muted'>({})</span>",
-            expiry_html(obj),
-            obj.get_expiry_policy_display(),
-        )
-
-    @admin.display(description="Rotation")
-    def rotation_display(self, obj: APIKey) -> str:
-        parts = []
-        if obj.replaced_by_id:
-            new = obj.replaced_by
-            parts.append(
-                format_html(
-                    'Replaced by <a href="{}"><code class="key-id">{}</code></a>; '
-                    "this key {} at {}.",
-                    reverse("admin:keys_apikey_change", args=[new.pk]),
-                    new.display_id,
-                    "stops working" if obj.in_grace else "stopped working",
-                    timezone.localtime(obj.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z"),
-                )
-            )
-        old = APIKey.objects.filter(replaced_by=obj).first()
-        if old is not None:
-            parts.append(
-                format_html(
-                    'Replaces <a href="{}"><code class="key-id">{}</code></a> '
-                    "(grace period {} {}).",
-                    reverse("admin:keys_apikey_change", args=[old.pk]),
-                    old.display_id,
-                    "ends" if old.in_grace else "ended",
-                    timezone.localtime(old.grace_ends_at).strftime("%Y-%m-%d %H:%M %Z")
-                    if old.grace_ends_at
-                    else "",
-                )
-            )
-        if not parts:
-            return "Not rotated."
-        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts))
-
-    @admin.display(description="Permissions")
-    def permissions_table(self, obj: APIKey) -> str:
-        # The used / unused marks that render_change_form worked out for this page, if any.
-        return scopes_table(obj.scopes, getattr(obj, "scope_usage", None))
 
     def render_change_form(
         self,
@@ -306,17 +221,34 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
             adminform = context.get("adminform")
             if adminform is not None and "scopes" in adminform.form.fields:
                 adminform.form.fields["scopes"].widget.usage = callers["scope_usage"]
+            usage = key_usage(obj, pending=shipment)
+            stopped = obj.stopped_at(now)
             context.update(
                 {
                     **callers,
-                    "usage": key_usage(obj, pending=shipment),
+                    "usage": usage,
+                    # After the key stopped working, every call is a 401: not "use".
+                    "last_call_rejected": bool(
+                        stopped and usage.last_used and usage.last_used > stopped
+                    ),
                     "can_see_alerts": can_see_alerts,
                     "open_alerts": (
                         list(obj.alerts.filter(resolved_at__isnull=True)) if can_see_alerts else []
                     ),
                     "can_see_audit": can_audit,
+                    # Edits show what changed; other entries their sentence.
                     "audit_entries": (
-                        list(AuditEntry.objects.filter(key_id=obj.pk)[:20]) if can_audit else []
+                        [
+                            (
+                                entry,
+                                change_lines(entry.before, entry.after)
+                                if entry.action in (AuditAction.EDITED, AuditAction.SCOPES_CHANGED)
+                                else [],
+                            )
+                            for entry in AuditEntry.objects.filter(key_id=obj.pk)[:20]
+                        ]
+                        if can_audit
+                        else []
                     ),
                     "audit_log_url": (
                         reverse("admin:audit_auditentry_changelist") + f"?key_id={obj.pk}"
@@ -328,11 +260,22 @@ class APIKeyAdmin(KeyAdminViews, CallerAdminViews, GuardedChangelistMixin, admin
                     "can_revoke": self.has_revoke_permission(request, obj)
                     and obj.revocation_refusal(now) is None,
                     "key_status": status,
+                    "key_in_grace": obj.in_grace_at(now),
                     # "Add" is the Generate page, with its own show-once flow.
                     "show_save_and_add_another": False,
                 }
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        """History is the key's audit trail (generate, edit, rotate, revoke, alerts), which
+        Django's LogEntry history never sees: the audit log, filtered to this key (it checks
+        its own view permission)."""
+        key = self.get_object(request, unquote(object_id))
+        if key is None:
+            raise Http404("No such API key.")
+        url = reverse("admin:audit_auditentry_changelist") + f"?key_id={key.pk}"
+        return HttpResponseRedirect(url)
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
         # The form validated the input in clean(); the service applies it, writes the audit

@@ -11,14 +11,11 @@ submission (double click, reload, back button) creates one key.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import Form
@@ -32,7 +29,6 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET
@@ -47,53 +43,9 @@ from ..services import rules
 from ..usage import insights
 from ..usage.stats import iter_hourly_rows
 from .forms import KeyGenerateForm, RevokeForm, RotateForm
+from .once import FORM_EXPIRED, consume_form_nonce, issue_form_nonce, no_store
 
-# --- One-time form tokens ------------------------------------------------------------------
-
-_ISSUED = "keys_admin_nonces_issued"
-_USED = "keys_admin_nonces_used"
-_NONCES_KEPT = 50
-_NONCE_TTL = 60 * 60 * 24
-FORM_EXPIRED = "This form has expired. Check the key list, then submit this form once more."
-
-
-def issue_form_nonce(request: HttpRequest) -> str:
-    """A fresh token for a Generate/Rotate form, remembered in the user's session."""
-    nonce = secrets.token_urlsafe(24)
-    request.session[_ISSUED] = [*request.session.get(_ISSUED, [])[-(_NONCES_KEPT - 1) :], nonce]
-    return nonce
-
-
-def consume_form_nonce(request: HttpRequest, nonce: str) -> str:
-    """Mark a token used *before* the key is created. Returns "ok", "used" or "unknown".
-
-    The session records it for later submissions (reload, back button); ``cache.add`` is atomic,
-    so two simultaneous submissions (double click) cannot both get "ok"."""
-    used = request.session.get(_USED, [])
-    if nonce in used:
-        return "used"
-    issued = request.session.get(_ISSUED, [])
-    if nonce not in issued:
-        return "unknown"
-    digest = hashlib.sha256(nonce.encode()).hexdigest()
-    if not cache.add(f"keys-admin-nonce:{digest}", 1, timeout=_NONCE_TTL):
-        return "used"
-    request.session[_ISSUED] = [n for n in issued if n != nonce]
-    request.session[_USED] = [*used[-(_NONCES_KEPT - 1) :], nonce]
-    request.session.save()
-    return "ok"
-
-
-def no_store(response: HttpResponse) -> HttpResponse:
-    """Headers for a page that shows a key (or might have): never cached or framed. (Not
-    ``Referrer-Policy: no-referrer``: Chromium then sends ``Origin: null`` and CSRF fails.)"""
-    patch_cache_control(
-        response, no_store=True, no_cache=True, must_revalidate=True, private=True, max_age=0
-    )
-    response["Pragma"] = "no-cache"
-    response["Expires"] = "0"
-    response["X-Frame-Options"] = "DENY"
-    return response
+__all__ = ["KeyAdminViews", "consume_form_nonce", "issue_form_nonce", "no_store"]
 
 
 class KeyAdminViews:
@@ -115,6 +67,11 @@ class KeyAdminViews:
         wrap = self.admin_site.admin_view
         return [
             path(
+                "revoke-leaked/",
+                wrap(self.revoke_leaked_view),  # type: ignore[attr-defined]
+                name="{}_{}_revoke_leaked".format(*info),
+            ),
+            path(
                 "<path:object_id>/rotate/",
                 wrap(self.rotate_view),
                 name="{}_{}_rotate".format(*info),
@@ -123,6 +80,11 @@ class KeyAdminViews:
                 "<path:object_id>/revoke/",
                 wrap(self.revoke_view),
                 name="{}_{}_revoke".format(*info),
+            ),
+            path(
+                "<path:object_id>/shown/",
+                wrap(self.shown_view),
+                name="{}_{}_shown".format(*info),
             ),
             path(
                 "<path:object_id>/usage.csv",
@@ -196,6 +158,23 @@ class KeyAdminViews:
             full_key=full_key,
             scopes_text=describe(key.scopes),
             example_url=example_url,
+            key_url=reverse("admin:keys_apikey_change", args=[key.pk]),
+            # The page replaces its history entry (the POST) with this address, so Back and
+            # Reload reach a plain page saying the key was shown, never "Confirm Form
+            # Resubmission" or the key.
+            shown_url=reverse("admin:keys_apikey_shown", args=[key.pk]),
+        )
+        return no_store(self._render(request, self.show_once_template, context))
+
+    def shown_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Where a show-once page leaves the browser's history: the key was shown, once."""
+        key = self._key_for(request, object_id, lambda request, key: True)
+        context = self._page_context(
+            request,
+            "API key generated",
+            key=key,
+            full_key=None,
+            shown=True,
             key_url=reverse("admin:keys_apikey_change", args=[key.pk]),
         )
         return no_store(self._render(request, self.show_once_template, context))

@@ -9,6 +9,9 @@ partial unique constraint "one open alert per key and kind" makes opening idempo
 evaluations running at once open one alert and send one e-mail. Thresholds come from the
 ``API_KEYS`` settings unless the key overrides them (None means the default); a muted key has
 no open usage alerts. "Owner deactivated" is not a usage alert: muting does not silence it.
+Only keys that can still be used are watched: every evaluation resolves the open alerts of keys
+that stopped working. Admins acknowledge, snooze and resolve episodes through
+``alerts.services``.
 """
 
 from __future__ import annotations
@@ -118,11 +121,19 @@ def evaluate_traffic_alerts(now: datetime | None = None) -> dict[str, int]:
         .order_by()
     ):
         traffic.setdefault(row["key_id"], []).append((row["hour"], row["n"], row["e"]))
-    open_alerts = _open_alerts(TRAFFIC_KINDS)
-    key_ids = set(traffic) | {key_id for key_id, _ in open_alerts} | set(grace_ending(now))
     outcome = Outcome()
     actor = Actor.system("evaluate_alerts")
-    keys = APIKey.objects.filter(pk__in=key_ids).select_related("replaced_by").order_by("pk")
+    _resolve_for_dead_keys(now, actor, outcome)
+    open_alerts = _open_alerts(TRAFFIC_KINDS)
+    key_ids = set(traffic) | {key_id for key_id, _ in open_alerts} | set(grace_ending(now))
+    # Only keys that can still be used (active, or in a rotation's grace period): a revoked
+    # key's 401s are errors, but nobody can act on them except the integration's owner.
+    keys = (
+        APIKey.objects.active(now)
+        .filter(pk__in=key_ids)
+        .select_related("replaced_by")
+        .order_by("pk")
+    )
     for key in keys.only(*KEY_FIELDS, "replaced_by__created_at", "replaced_by__public_id"):
         limits = thresholds_for(key)
         windows = traffic.get(key.pk, [])
@@ -186,11 +197,11 @@ def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     (``findings``) and owner deactivated (the key's owner is no longer an active user). Alerts
     of keys that are no longer active are resolved."""
     now = now or timezone.now()
-    open_alerts = _open_alerts(DAILY_KINDS)
     outcome = Outcome()
     actor = Actor.system("daily_reminders")
+    _resolve_for_dead_keys(now, actor, outcome)
+    open_alerts = _open_alerts(DAILY_KINDS)
     rotation_days = KeyPolicy.current().rotation_period_days()
-    active: set[int] = set()
     keys = list(
         APIKey.objects.active(now)
         .only(*KEY_FIELDS)
@@ -199,7 +210,6 @@ def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
     )
     reviews = scope_reviews(keys, now)  # which permissions each key used (two queries)
     for key in keys:
-        active.add(key.pk)
         limits = thresholds_for(key, rotation_days)
         muted = key.alerts_muted
         idle = None if muted else _unused(key, limits, now)
@@ -214,9 +224,6 @@ def evaluate_daily_alerts(now: datetime | None = None) -> dict[str, int]:
         }
         for kind, finding in findings.items():
             _settle(key, kind, finding, open_alerts.get((key.pk, kind)), now, actor, outcome)
-    for (key_id, _kind), alert in sorted(open_alerts.items()):
-        if key_id not in active and _resolve(alert, now, actor, "The key is no longer active."):
-            outcome.resolved += 1
     outcome.notified = notify_open_alerts(DAILY_KINDS, now)
     return outcome.as_dict()
 
@@ -269,6 +276,18 @@ def _owner_deactivated(key: APIKey) -> Finding | None:
 
 
 # --- episodes -------------------------------------------------------------------------------
+
+
+def _resolve_for_dead_keys(now: datetime, actor: Actor, outcome: Outcome) -> None:
+    """Close every open alert, of any kind, on a key that no longer works (revoked, expired,
+    grace over): there is nothing left to watch, and its page is read-only."""
+    dead = Alert.objects.filter(resolved_at__isnull=True).exclude(
+        key__in=APIKey.objects.active(now)
+    )
+    for alert in dead.select_related("key").order_by("pk"):
+        status = alert.key.status_at(now).label.lower()
+        if _resolve(alert, now, actor, f"The key no longer works ({status})."):
+            outcome.resolved += 1
 
 
 def _open_alerts(kinds: Iterable[str]) -> dict[tuple[int, str], Alert]:
@@ -331,7 +350,9 @@ def open_alert_for(
 def _resolve(alert: Alert, now: datetime, actor: Actor, reason: str) -> bool:
     """Close an episode once (a conditional update), with its audit entry."""
     with transaction.atomic():
-        closed = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now)
+        closed = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(
+            resolved_at=now, resolution=reason
+        )
         if closed:
             audit_record(
                 action=AuditAction.ALERT_RESOLVED,

@@ -1,7 +1,7 @@
 """The models of the ``keys`` app (app label ``keys``): keys, usage rows, alerts, the e-mail
 outbox, the key policy."""
 
-from .alerts import Alert, AlertKind
+from .alerts import Alert, AlertKind, AlertRecipient
 from .keys import (
     EDITABLE_FIELDS,
     SECRET_DERIVED_FIELDS,
@@ -28,6 +28,7 @@ __all__ = [
     "APIKeyQuerySet",
     "Alert",
     "AlertKind",
+    "AlertRecipient",
     "ExpiryPolicy",
     "KeyClient",
     "KeyPolicy",

@@ -1,12 +1,14 @@
-"""Alerts: one row per episode of an alert condition on a key."""
+"""Alerts: one row per episode of an alert condition on a key, and who is e-mailed about them."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .keys import APIKey
+from .keys import APIKey, when_text
 
 
 class AlertKind(models.TextChoices):
@@ -26,8 +28,17 @@ GOVERNANCE_KINDS = (AlertKind.OWNER_DEACTIVATED,)
 SENTENCE_ONLY_KINDS = (*GOVERNANCE_KINDS, AlertKind.OLD_KEY_IN_USE, AlertKind.UNUSED_PERMISSIONS)
 
 
+class AlertQuerySet(models.QuerySet):
+    def needing_attention(self, now: datetime | None = None) -> AlertQuerySet:
+        """Open and not snoozed (what the key list badges and the "open" filter show)."""
+        now = now or timezone.now()
+        return self.filter(resolved_at__isnull=True).exclude(snoozed_until__gt=now)
+
+
 class Alert(models.Model):
-    """One episode of an alert condition: opened when it starts, resolved when it clears."""
+    """One episode of an alert condition: opened when it starts, resolved when it clears (or an
+    admin resolves it). An admin may acknowledge it (someone is on it) or snooze it (quiet, and
+    not e-mailed, until a time)."""
 
     key = models.ForeignKey(APIKey, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
@@ -39,9 +50,20 @@ class Alert(models.Model):
     # The sentence the episode was opened with ("High volume: 10,150 requests in ..."): the
     # e-mail, the alert admin and the key page show it.
     message = models.CharField(max_length=500, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Why it closed: "The condition cleared.", "Resolved by alice: ...".
+    resolution = models.CharField(max_length=300, blank=True)
+
+    objects = AlertQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at"]
+        # Raised and resolved by the jobs, never added, edited or deleted by hand; handling
+        # (acknowledge, snooze, resolve) is its own permission.
+        default_permissions = ("view",)
+        permissions = [("handle_alert", "Can acknowledge, snooze and resolve alerts")]
         constraints = [
             models.UniqueConstraint(
                 fields=["key", "kind"],
@@ -51,7 +73,7 @@ class Alert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} on {self.key.display_id}"
+        return f"{self.get_kind_display()} on “{self.key.name}” ({self.key.display_id})"
 
     @property
     def has_figures(self) -> bool:
@@ -75,6 +97,65 @@ class Alert(models.Model):
         if self.message:
             return self.message
         return (
-            f"{self.get_kind_display()}: measured {self.measured_value:g} "
-            f"(threshold {self.threshold:g})."
+            f"{self.get_kind_display()}: {self.measured_text()} "
+            f"(threshold {self.threshold_text()})."
         )
+
+    def measured_text(self) -> str:
+        if not self.has_figures:
+            return "—"
+        value = self.measured_value
+        return {
+            AlertKind.HIGH_VOLUME: f"{value:,.0f} requests in an hour",
+            AlertKind.ERROR_SPIKE: f"{value:g}% of requests failed",
+            AlertKind.UNUSED: f"{int(value)} days without a request",
+            AlertKind.ROTATION_DUE: f"{int(value)} days old",
+        }.get(self.kind, f"{value:g}")
+
+    def threshold_text(self) -> str:
+        if not self.has_figures:
+            return "—"
+        value = self.threshold
+        return {
+            AlertKind.HIGH_VOLUME: f"{value:,.0f} requests per hour",
+            AlertKind.ERROR_SPIKE: f"{value:g}% of requests",
+            AlertKind.UNUSED: f"{int(value)} days",
+            AlertKind.ROTATION_DUE: f"{int(value)} days",
+        }.get(self.kind, f"{value:g}")
+
+    def state_text(self, now: datetime | None = None) -> str:
+        """ "Open", "Acknowledged by alice", "Snoozed until ...", "Resolved ...: why"."""
+        now = now or timezone.now()
+        if self.resolved_at:
+            return f"Resolved {when_text(self.resolved_at)}" + (
+                f" — {self.resolution}" if self.resolution else ""
+            )
+        parts = []
+        if self.snoozed_until and self.snoozed_until > now:
+            parts.append(f"Snoozed until {when_text(self.snoozed_until)}")
+        if self.acknowledged_at:
+            parts.append(f"Acknowledged by {self.acknowledged_by or '—'}")
+        return " · ".join(parts) or "Open"
+
+    def handling_refusal(self) -> str | None:
+        """None when an admin may acknowledge, snooze or resolve it, else why not."""
+        if self.resolved_at:
+            return "This alert is already resolved."
+        return None
+
+
+class AlertRecipient(models.Model):
+    """An address alert and reminder e-mails go to. While any is stored, they replace the
+    API_KEY_ALERT_RECIPIENTS default."""
+
+    email = models.EmailField(unique=True)
+    added_at = models.DateTimeField(default=timezone.now)
+    added_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "alert recipient"
+        default_permissions = ("add", "delete", "view")
+
+    def __str__(self) -> str:
+        return self.email

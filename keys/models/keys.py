@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -24,11 +24,15 @@ from .. import crypto, netrules
 from ..scopes import ScopeError, normalize
 
 NO_PERMISSION_MESSAGE = "Give the key at least one permission (module and action)."
-ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage between 0 and 100."
+ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage above 0 and at most 100."
+VOLUME_MESSAGE = "The high-volume threshold is at least 1 request per hour."
+UNUSED_MESSAGE = "The unused-key threshold is at least 1 day."
 RATE_LIMIT_MESSAGE = "The rate limit is at least 1 request per minute (blank: no limit)."
 
 
 def validate_finite(value: float) -> None:
+    """Kept for migration 0010_i12 (the error rate now has ``validate_error_rate``, which
+    refuses NaN and infinities too)."""
     if not math.isfinite(value):  # NaN passes every comparison, so Min/Max cannot refuse it
         raise ValidationError(ERROR_RATE_MESSAGE, code="not_finite")
 
@@ -41,6 +45,13 @@ def validate_no_control_characters(value: str) -> None:
 def validate_no_nul(value: str) -> None:
     if "\x00" in value:
         raise ValidationError("The description must not contain NUL characters.", code="nul")
+
+
+def validate_error_rate(value: float) -> None:
+    """0 < value <= 100: a threshold of 0 would call every error a spike (and NaN compares
+    false with everything, so it is refused here too)."""
+    if not 0 < value <= 100:
+        raise ValidationError(ERROR_RATE_MESSAGE, code="error_rate")
 
 
 def validate_not_blank(value: str) -> None:
@@ -87,6 +98,13 @@ def expiry_for(
             return timezone.make_aware(datetime.combine(custom_date + timedelta(days=1), time.min))
         raise ValidationError({"expiry_date": message})
     return now + timedelta(days=POLICY_DAYS[policy])
+
+
+def when_text(moment: datetime) -> str:
+    """How an instant is written for people, everywhere (admin, CLI, e-mails): the date and
+    minute in the server's time zone, with the zone: "2026-11-27 14:03 UTC"."""
+    local = timezone.localtime(moment)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 class APIKeyQuerySet(models.QuerySet):
@@ -187,18 +205,17 @@ class APIKey(models.Model):
     # Written by the usage flush job, never on the request path.
     last_used_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 
-    # Alert overrides: blank means the default from API_KEYS settings.
-    alert_volume_per_hour = models.PositiveIntegerField(null=True, blank=True)
-    alert_error_rate_percent = models.FloatField(
-        null=True,
-        blank=True,
-        validators=[
-            validate_finite,
-            MinValueValidator(0, ERROR_RATE_MESSAGE),
-            MaxValueValidator(100, ERROR_RATE_MESSAGE),
-        ],
+    # Alert overrides (blank: the API_KEYS default) and the rate limit. 0 is nonsense ("unused
+    # for 0 days" fires on a key in use), so each has a minimum.
+    alert_volume_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, VOLUME_MESSAGE)]
     )
-    alert_unused_days = models.PositiveIntegerField(null=True, blank=True)
+    alert_error_rate_percent = models.FloatField(
+        null=True, blank=True, validators=[validate_error_rate]
+    )
+    alert_unused_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, UNUSED_MESSAGE)]
+    )
     alerts_muted = models.BooleanField(default=False)
 
     # Optional protections.
@@ -219,6 +236,8 @@ class APIKey(models.Model):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
         ordering = ["-created_at", "-id"]
+        # No "delete": keys are revoked, never deleted (the audit trail keeps pointing at them).
+        default_permissions = ("add", "change", "view")
         permissions = [
             ("rotate_apikey", "Can rotate API key"),
             ("revoke_apikey", "Can revoke API key"),
@@ -251,8 +270,49 @@ class APIKey(models.Model):
     def in_grace(self) -> bool:
         return self.in_grace_at(timezone.now())
 
+    def stopped_at(self, now: datetime) -> datetime | None:
+        """When the key stopped working (revoked, grace over or expired); None while it works."""
+        ends = [t for t in (self.revoked_at, self.grace_ends_at, self.expires_at) if t]
+        past = [t for t in ends if t <= now]
+        return min(past) if past else None
+
+    def last_rejected_call_at(self, now: datetime) -> datetime | None:
+        """``last_used_at`` moves with every call that presents this key, refused or not. A
+        call after the key stopped working was rejected (401): that is not use, and the admin
+        says so instead of "last used: just now"."""
+        stopped = self.stopped_at(now)
+        if stopped is not None and self.last_used_at is not None and self.last_used_at > stopped:
+            return self.last_used_at
+        return None
+
     def allows(self, module: str, action: str) -> bool:
         return action in self.scopes.get(module, ())
+
+    # How its expiry reads ----------------------------------------------------------------------
+
+    def expiry_day(self) -> date | None:
+        """The date an admin chose for a custom expiry. The key works through that whole day,
+        so ``expires_at`` is the midnight that ends it (``expiry_for``); the day is derived
+        from it rather than stored, so the instant enforced on every request stays the one
+        source of truth. None for other policies, or if the time zone changed since (the
+        instant is then no longer a local midnight, and is shown as it is)."""
+        if self.expiry_policy != ExpiryPolicy.CUSTOM or self.expires_at is None:
+            return None
+        local = timezone.localtime(self.expires_at)
+        if local.time() != time.min:
+            return None
+        return local.date() - timedelta(days=1)
+
+    def expiry_text(self) -> str:
+        """ "2027-01-15, end of day UTC" for a custom date, "2027-02-25 14:03 UTC" for a policy
+        (30 days, ...), "Never"."""
+        if self.expires_at is None:
+            return "Never"
+        day = self.expiry_day()
+        if day is not None:
+            zone = timezone.localtime(self.expires_at - timedelta(microseconds=1)).tzname()
+            return f"{day.isoformat()}, end of day {zone}"
+        return when_text(self.expires_at)
 
     # Validation (full_clean) -----------------------------------------------------------------
 
@@ -302,6 +362,13 @@ class APIKey(models.Model):
     def edit_refusal(self, now: datetime | None = None) -> str | None:
         if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
             return "This key is revoked; it cannot be edited."
+        if self.replaced_by_id is not None:
+            # Its replacement carries the integration from now on: an edit here would not
+            # reach it, and this key stops at its grace end anyway.
+            return (
+                f"This key was replaced by rotation with {self.replaced_by.display_id}; edit "
+                "that key instead. This one works until its grace period ends, or revoke it now."
+            )
         return None
 
 

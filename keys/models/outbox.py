@@ -29,6 +29,8 @@ class OutboxEmail(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Written and sent by the app alone: nothing to grant anyone.
+        default_permissions = ()
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="outbox_due"

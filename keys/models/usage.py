@@ -18,6 +18,8 @@ class UsageHour(models.Model):
     errors = models.PositiveBigIntegerField(default=0)
 
     class Meta:
+        # Written by the flush alone and read through the keys: nothing to grant anyone.
+        default_permissions = ()
         constraints = [
             models.UniqueConstraint(fields=["key", "hour", "endpoint"], name="usage_hour_unique")
         ]
@@ -37,6 +39,7 @@ class PrunedUsage(models.Model):
     errors = models.PositiveBigIntegerField(default=0)
 
     class Meta:
+        default_permissions = ()
         constraints = [
             models.UniqueConstraint(fields=["key", "endpoint"], name="pruned_usage_unique")
         ]
@@ -51,6 +54,9 @@ class UnknownKeyUsageHour(models.Model):
     hour = models.DateTimeField(unique=True)
     requests = models.PositiveBigIntegerField(default=0)
 
+    class Meta:
+        default_permissions = ()
+
     def __str__(self) -> str:
         return f"unknown keys @ {self.hour:%Y-%m-%d %H}:00"
 
@@ -61,6 +67,9 @@ class UsageFlush(models.Model):
     token = models.CharField(max_length=64, unique=True)
     flushed_at = models.DateTimeField(default=timezone.now, db_index=True)
     requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
 
     def __str__(self) -> str:
         return self.token
@@ -85,6 +94,7 @@ class KeyClient(models.Model):
     last_seen = models.DateTimeField(db_index=True)
 
     class Meta:
+        default_permissions = ()  # written by the flush, read through the key page
         constraints = [
             models.UniqueConstraint(fields=["key", "ip", "user_agent"], name="key_client_unique")
         ]
@@ -109,6 +119,7 @@ class RecentError(models.Model):
     user_agent = models.CharField(max_length=USER_AGENT_MAX, blank=True)
 
     class Meta:
+        default_permissions = ()  # written by the flush, read through the key page
         indexes = [models.Index(fields=["key", "-at"], name="recent_error_recent")]
 
     def __str__(self) -> str:

@@ -99,7 +99,7 @@ def keys_mark_expiry_reminded(
     sent_to = (
         f"e-mailed to {len(recipients)} recipient(s)"
         if recipients
-        else "no recipients configured (API_KEY_ALERT_RECIPIENTS), not e-mailed"
+        else "no recipients configured (Admin > Alert recipients), not e-mailed"
     )
     for key in batch:
         key.expiry_reminder_sent_at = now

@@ -221,10 +221,15 @@ def key_update_scopes(*, key: APIKey | int, scopes: Mapping[str, Any], actor: Ac
 
 
 @transaction.atomic
-def key_revoke(*, key: APIKey | int, actor: Actor, reason: str = "") -> APIKey:
+def key_revoke(
+    *, key: APIKey | int, actor: Actor, reason: str = "", leaked: bool = False
+) -> APIKey:
     """Revoke a key: immediate and permanent; the next request with it gets 401.
-    Revoking a revoked key is refused, so each revocation has exactly one audit entry."""
+    Revoking a revoked key is refused, so each revocation has exactly one audit entry.
+    ``leaked``: found by its value (admin form, `apikey revoke --leaked`), recorded as such."""
     rules.require(actor.user, "revoke")
+    if leaked:
+        reason = "reported leaked" + (f" ({reason})" if reason else "")
     obj = _lock(key)
     now = timezone.now()
     refusal = obj.revocation_refusal(now)

@@ -14,8 +14,13 @@ from typing import Any
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 760, 230
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 28, 34
+# (width, height, left, right, top, bottom, font px): the wide chart, and a compact one for
+# phones, drawn at about the size it is shown so its labels stay readable (the key page shows
+# one or the other with a media query).
+LAYOUTS = {
+    "wide": (760, 230, 56, 12, 28, 34, 11),
+    "compact": (360, 210, 44, 8, 28, 32, 12),
+}
 REQUEST_FILL = "var(--link-fg, #417690)"
 ERROR_FILL = "var(--error-fg, #ba2121)"
 TEXT_COLOR = "var(--body-quiet-color, #666)"
@@ -41,10 +46,12 @@ def _hour(entry: Mapping[str, Any]) -> datetime:
 
 
 def usage_chart(
-    hourly: Sequence[Mapping[str, Any]], *, chart_id: str = "usage-chart"
+    hourly: Sequence[Mapping[str, Any]], *, chart_id: str = "usage-chart", layout: str = "wide"
 ) -> SafeString:
     """An inline SVG of ``hourly`` ([{hour, requests, errors}], oldest first, as key_usage
     returns it), with a title and a text description for screen readers."""
+    WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM, FONT = LAYOUTS[layout]
+    compact = layout == "compact"
     cid = escape(chart_id)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base = TOP + plot_h
@@ -68,9 +75,9 @@ def usage_chart(
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{cid}-title {cid}-desc" class="usage-chart" '
+        f'aria-labelledby="{cid}-title {cid}-desc" class="usage-chart usage-chart--{layout}" '
         f'style="width:100%;max-width:{WIDTH}px;height:auto;color:{TEXT_COLOR};'
-        f'font:11px var(--font-family-primary, sans-serif)">',
+        f'font:{FONT}px var(--font-family-primary, sans-serif)">',
         f'<title id="{cid}-title">Requests and errors per hour, last 7 days (UTC)</title>',
         f'<desc id="{cid}-desc">{escape(description)}</desc>',
     ]
@@ -93,10 +100,11 @@ def usage_chart(
         hour = _hour(entry)
         if hour.hour == 0:
             x = LEFT + i * slot
+            label = f"{hour:%d}" if compact else f"{hour:%a %d}"
             parts.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 4}" '
                 f'style="stroke:{GRID_COLOR}"/>'
-                f'<text x="{x:.1f}" y="{base + 16}">{hour:%a %d}</text>'
+                f'<text x="{x:.1f}" y="{base + 16}">{label}</text>'
             )
     parts.append("</g>")
 

@@ -49,6 +49,11 @@ class KeyUsage(dict):
         return usage_chart(self["hourly"])
 
     @property
+    def chart_svg_compact(self) -> str:
+        """The same chart drawn for a phone's width (readable labels)."""
+        return usage_chart(self["hourly"], chart_id="usage-chart-compact", layout="compact")
+
+    @property
     def last_used(self) -> datetime | None:
         value = self.get("last_used_at")
         return datetime.fromisoformat(value) if value else None

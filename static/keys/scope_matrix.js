@@ -35,10 +35,19 @@
         const on = all.filter(function (b) { return b.checked; }).length;
         const summary = widget.querySelector('.scope-summary');
         if (summary) {
-            summary.textContent = on === 0
-                ? 'No permission selected: a key needs at least one.'
-                : on + ' of ' + all.length + ' permissions selected.';
-            summary.classList.toggle('scope-summary--empty', on === 0);
+            // Calm on a fresh form; a warning only once the admin has emptied the matrix; and
+            // nothing when the server already said it (its error is right above the matrix).
+            const row = widget.closest('.form-row');
+            const serverError = row && row.querySelector('.errorlist');
+            const touched = widget.dataset.touched === 'yes';
+            if (on > 0) {
+                summary.textContent = on + ' of ' + all.length + ' permissions selected.';
+            } else if (touched) {
+                summary.textContent = 'No permission selected: a key needs at least one.';
+            } else {
+                summary.textContent = serverError ? '' : 'No permission selected yet.';
+            }
+            summary.classList.toggle('scope-summary--empty', on === 0 && touched);
         }
         const warning = widget.querySelector('.scope-full-warning');
         if (warning) { warning.hidden = !(all.length && on === all.length); }
@@ -80,6 +89,7 @@
                 return;
             }
             event.preventDefault();
+            widget.dataset.touched = 'yes';
             update(widget);
         });
         widget.addEventListener('change', function (event) {
@@ -88,6 +98,7 @@
                 const option = select.options[select.selectedIndex];
                 apply(widget, JSON.parse(option.dataset.scopes), option.dataset.capped);
             }
+            widget.dataset.touched = 'yes';
             update(widget);
         });
         update(widget);
@@ -106,5 +117,12 @@
     document.addEventListener('DOMContentLoaded', function () {
         boxes(document, '[data-scope-matrix]').forEach(init);
         initExpiry();
+    });
+    // Back/forward: the browser restores ticked boxes after the script ran (and a page from
+    // the back/forward cache runs nothing at all): bring the hint in step with them.
+    ['load', 'pageshow'].forEach(function (name) {
+        window.addEventListener(name, function () {
+            boxes(document, '[data-scope-matrix]').forEach(update);
+        });
     });
 })();

@@ -194,7 +194,7 @@ def test_rotate_from_the_admin(
     shot(page, "key-page-in-grace")
     page.goto("/admin/keys/apikey/")
     shot(page, "list-after-rotation")
-    assert "grace until" in page.content()
+    assert "works until" in page.content() and "Replaces icrm_" in page.content()
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,9 @@ def test_swagger_ui_renders_the_api_for_integrators(chromium_page: Any, shot: An
     export.locator(".opblock-summary").click()
     body = export.locator(".opblock-body")
     body.wait_for()
+    # Swagger UI fills the body after attaching it: wait for the parameters (a loaded machine
+    # read it empty).
+    body.get_by_text("formula_guard").first.wait_for()
     text = body.inner_text()
     for needed in ("formula_guard", "search", "ordering", "company", "401", "403", "429"):
         assert needed in text, needed

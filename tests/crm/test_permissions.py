@@ -84,8 +84,8 @@ def test_demo_roles_are_groups_of_crm_permissions() -> None:
 
     from keys.scopes import role_scopes
 
-    call_command("seed_demo", "--contacts", "4", stdout=io.StringIO())
-    call_command("seed_demo", "--contacts", "4", stdout=io.StringIO())  # idempotent
+    call_command("seed_demo", "--contacts", "4", "--force", stdout=io.StringIO())
+    call_command("seed_demo", "--contacts", "4", "--force", stdout=io.StringIO())  # idempotent
     roles = role_scopes()
     assert roles["Sales"] == {
         "contacts": ["view", "create", "edit"],

@@ -44,6 +44,7 @@ PRODUCTION = {
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
     "SECURE_HSTS_PRELOAD": "1",
     "SECURE_SSL_REDIRECT": "1",
+    "SITE_URL": "https://crm.example.com",
 }
 
 
@@ -175,3 +176,12 @@ def test_a_dotenv_read_on_purpose_is_flagged_by_check_deploy(tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "DEBUG" in output and str(tmp_path / ".env") in output
+
+
+def test_check_deploy_warns_without_site_url():
+    """Alert and reminder e-mails link to the admin from SITE_URL: without it the links would be
+    relative paths nobody can open from a mail."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "SITE_URL"}
+    result = run_check(env)
+    assert result.returncode != 0
+    assert "SITE_URL is not set" in result.stdout + result.stderr

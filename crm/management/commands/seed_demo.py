@@ -1,4 +1,10 @@
-"""Idempotent demo data: CRM records, a demo admin, and a few demo keys (printed once)."""
+"""Idempotent demo data for `make run`: CRM records, a demo admin and a few demo keys.
+
+The demo admin has a published password, so the command refuses to run with DEBUG off unless
+``--force`` is given, and it never changes an existing user: a second run keeps the admin's
+password (and so everyone's sessions). The login and the keys are printed last, after the
+CRM data summary, so they are what a developer sees.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.actors import Actor
 from crm.models import Contact, Lead, Opportunity
 from crm.modules import MODULES
 from keys import services
+from keys.conf import key_settings
 from keys.models import APIKey
 from keys.scopes import PRESETS
 
@@ -111,22 +120,44 @@ DEMO_ROLES = {
 
 
 class Command(BaseCommand):
-    help = "Load demo CRM data, a demo admin and demo API keys (safe to run again)."
+    help = (
+        "Load demo CRM data, a demo admin and demo API keys (safe to run again; never changes "
+        "an existing user). Refuses to run with DEBUG off unless --force is given."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--contacts", type=int, default=200)
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run even with DEBUG off (creates an admin with a published password)",
+        )
+        parser.add_argument(
+            "--site-url",
+            default="",
+            help="where the app is served, for the printed links (default: SITE_URL)",
+        )
 
-    @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
-        rng = random.Random(20261126)
-        created = self._crm(rng, options["contacts"])
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "seed_demo creates an admin with a published password and demo keys; it "
+                "refuses to run with DEBUG off. It is for `make run`. Pass --force to load the "
+                "demo data anyway."
+            )
+        site = (options["site_url"] or key_settings.SITE_URL or "http://127.0.0.1:8000").rstrip("/")
+        with transaction.atomic():
+            rng = random.Random(20261126)
+            created = self._crm(rng, options["contacts"])
+            login = self._admin(site)
+            self._roles()
+            keys = self._keys(site)
         self.stdout.write(
             f"CRM data: {Contact.objects.count()} contacts, {Lead.objects.count()} leads, "
             f"{Opportunity.objects.count()} opportunities" + (" (created now)" if created else "")
         )
-        self._admin()
-        self._roles()
-        self._keys()
+        for line in [*login, *keys]:
+            self.stdout.write(line)
 
     def _crm(self, rng: random.Random, n_contacts: int) -> bool:
         if Contact.objects.exists():
@@ -185,19 +216,29 @@ class Command(BaseCommand):
         )
         return True
 
-    def _admin(self) -> None:
+    def _admin(self, site: str) -> list[str]:
+        """Create the demo admin once. An existing user of that name is never changed (no
+        password reset, no promotion): resetting the password would log everyone out."""
         user_model = get_user_model()
-        user, _ = user_model.objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"email": "admin@example.com"}
-        )
-        user.is_staff = user.is_superuser = True
-        user.set_password(DEMO_PASSWORD)
-        user.save()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo admin: http://127.0.0.1:8000/admin/  username: {DEMO_USERNAME}  password: {DEMO_PASSWORD}"
-            )
-        )
+        user = user_model.objects.filter(username=DEMO_USERNAME).first()
+        url = f"{site}/admin/"
+        if user is None:
+            user_model.objects.create_superuser(DEMO_USERNAME, "admin@example.com", DEMO_PASSWORD)
+            password = DEMO_PASSWORD
+        elif not (user.is_active and user.is_staff):
+            return [
+                self.style.WARNING(
+                    f"A user {DEMO_USERNAME!r} exists and cannot use the admin; seed_demo leaves "
+                    "it as it is. Create an admin with `manage.py createsuperuser`."
+                )
+            ]
+        elif check_password(DEMO_PASSWORD, user.password):  # no setter: nothing is re-saved
+            password = DEMO_PASSWORD
+        else:
+            password = "(unchanged: the one you set)"  # noqa: S105 - not a password
+        return [
+            self.style.SUCCESS(f"Log in: {url}  username: {DEMO_USERNAME}  password: {password}")
+        ]
 
     def _roles(self) -> None:
         """Demo roles (groups holding CRM permissions) for the Generate page's "Same as role…"."""
@@ -213,7 +254,7 @@ class Command(BaseCommand):
                     for a in actions
                 )
 
-    def _keys(self) -> None:
+    def _keys(self, site: str) -> list[str]:
         actor = Actor(label="demo-seed")
         new = []
         for name, preset, description in DEMO_KEYS:
@@ -224,15 +265,13 @@ class Command(BaseCommand):
             )
             new.append((name, preset, generated.full_key))
         if not new:
-            self.stdout.write(
+            return [
                 "Demo API keys exist already (their values were shown once, when created). "
                 "Generate new ones in the admin or with `manage.py apikey create`."
-            )
-            return
-        self.stdout.write(self.style.WARNING("Demo API keys - shown once, copy them now:"))
+            ]
+        lines = [self.style.WARNING("Demo API keys - shown once, copy them now:")]
         for name, preset, full in new:
-            self.stdout.write(f"  {name:<34} [{PRESETS[preset].description}]\n    {full}")
-        website = next((f for n, p, f in new if p == "bi-tool"), new[0][2])
-        self.stdout.write(
-            f'Try: curl -H "Authorization: Bearer {website}" http://127.0.0.1:8000/api/v1/contacts/'
-        )
+            lines.append(f"  {name:<34} [{PRESETS[preset].description}]\n    {full}")
+        example = next((f for n, p, f in new if p == "bi-tool"), new[0][2])
+        lines.append(f'Try: curl -H "Authorization: Bearer {example}" {site}/api/v1/contacts/')
+        return lines

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -33,6 +33,7 @@ from keys.management.settings_cli import (
     settings_lines,
 )
 from keys.models import ExpiryPolicy, KeyStatus
+from keys.models.keys import when_text
 from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
 from keys.usage import insights
 
@@ -244,11 +245,12 @@ class Command(PolicyCommands, BaseCommand):
         if not rows:
             self._info("No API keys match.")
             return
-        self.stdout.write(f"{'ID':>5}  {'KEY':<20} {'STATUS':<8} {'EXPIRES':<17} NAME")
+        self.stdout.write(f"{'ID':>5}  {'KEY':<20} {'STATUS':<8} {'EXPIRES':<26} NAME")
         for r in rows:
-            expires = (r["expires_at"] or "never")[:16].replace("T", " ")
             status = r["status"] + ("*" if r["in_grace_period"] else "")
-            self.stdout.write(f"{r['id']:>5}  {r['key']:<20} {status:<8} {expires:<17} {r['name']}")
+            self.stdout.write(
+                f"{r['id']:>5}  {r['key']:<20} {status:<8} {r['expires']:<26} {r['name']}"
+            )
 
     def do_show(self, options: dict[str, Any]) -> None:
         key = selectors.key_get(options["ref"])
@@ -259,9 +261,12 @@ class Command(PolicyCommands, BaseCommand):
         usage = data.pop("usage", None)
         settings = {f: data.pop(f) for f in ("rate_limit_per_minute", "allowed_ips", "alerts")}
         callers = {name: data.pop(name) for name in ("clients", "recent_errors")}
+        data.pop("expires_at")  # "expires" says it as the admin chose it; --json has both
         for label, value in data.items():
             if isinstance(value, dict | list):
                 value = describe(value) if label == "scopes" else json.dumps(value)
+            elif label.endswith("_at") and value:
+                value = when_text(datetime.fromisoformat(value))
             self.stdout.write(f"{label:>16}: {'' if value is None else value}")
         for label, value in settings_lines(settings):
             self.stdout.write(f"{label:>16}: {value}")
@@ -343,7 +348,6 @@ class Command(PolicyCommands, BaseCommand):
             if options["ref"]:
                 raise CommandError("Give either a key id or --leaked KEY, not both.")
             key = selectors.key_by_full_key(options["leaked"].strip())
-            reason = "reported leaked" + (f" ({reason})" if reason else "")
         elif options["ref"]:
             key = selectors.key_get(options["ref"])
         else:
@@ -357,5 +361,5 @@ class Command(PolicyCommands, BaseCommand):
             )
             if answer.strip().lower() != "yes":
                 raise CommandError("Not revoked.")
-        services.key_revoke(key=key, reason=reason, actor=actor)
+        services.key_revoke(key=key, reason=reason, leaked=bool(options["leaked"]), actor=actor)
         self.stdout.write(f"Revoked {key.display_id} {key.name!r}.")

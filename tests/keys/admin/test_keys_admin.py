@@ -354,7 +354,7 @@ def test_edit_validates_alert_and_ip_settings(admin_client: Any, make_key: Any) 
         },
     )
     html = response.content.decode()
-    assert "between 0 and 100" in html and "not an IP address" in html
+    assert "above 0 and at most 100" in html and "not an IP address" in html
     assert not AuditEntry.objects.filter(key_id=key.pk, action=AuditAction.EDITED).exists()
 
 

@@ -97,7 +97,7 @@ def test_two_alerts_opened_together_each_e_mail_carries_its_own_text(make_key, c
     [spike] = alerts_of(key, AlertKind.ERROR_SPIKE)
     assert volume.message.startswith("High volume: 10,150 requests")
     assert spike.message.startswith("Error spike: 11.3% of 10,150 requests failed")
-    mails = {m.subject.split(":")[0].removeprefix("[crm-keys] "): m.body for m in mail.outbox}
+    mails = {m.subject.split(": ", 1)[1].split(" on API key")[0]: m.body for m in mail.outbox}
     assert set(mails) == {"High volume", "Error spike"}
     assert volume.message in mails["High volume"] and "Error spike" not in mails["High volume"]
     assert spike.message in mails["Error spike"] and "High volume:" not in mails["Error spike"]

@@ -93,12 +93,21 @@ def test_no_alert_when_the_old_key_was_not_used_recently(api, backend):
     assert alerts(old.key, AlertKind.OLD_KEY_IN_USE) == []
 
 
-def test_muted_keys_get_no_cutover_alert(rotated_1h):
-    old = rotated_1h.old_key
+def test_muted_keys_get_no_cutover_alert(api, backend):
+    """Muted before the rotation: a key in its grace period is read-only (its replacement is
+    the one to edit), and the rotation carries the setting to both keys."""
+    with at(R - timedelta(days=1)):
+        old = generate("Zapier connector")
+        services.key_update(key=old.key, data={"alerts_muted": True}, actor=ACTOR)
+    with at(R):
+        rotated = services.key_rotate(key=old.key, grace=timedelta(hours=1), actor=ACTOR)
+    with at(R + timedelta(minutes=10)):
+        assert api.get("/api/v1/contacts/", **bearer(old.full_key)).status_code == 200
+        flush.flush()
     with at(R + timedelta(minutes=55)):
-        services.key_update(key=old, data={"alerts_muted": True}, actor=ACTOR)
         rules.evaluate_traffic_alerts()
-    assert alerts(old, AlertKind.OLD_KEY_IN_USE) == []
+    assert rotated.old_key.alerts_muted and rotated.key.alerts_muted
+    assert alerts(rotated.old_key, AlertKind.OLD_KEY_IN_USE) == []
 
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -130,7 +139,7 @@ def test_permissions_unused_for_30_days_is_raised_once_and_clears(partly_used):
     )
     assert raised(key) == 1
     assert [m.subject for m in mail.outbox if "'BI tool'" in m.subject] == [
-        f"[crm-keys] Permissions unused: API key 'BI tool' ({key.display_id})"
+        f"Intellicon CRM: Permissions unused on API key 'BI tool' ({key.display_id})"
     ]
     with at(T0 + timedelta(days=32)):
         call_command("apikey", "scopes", key.public_id, "--drop-unused", stdout=io.StringIO())

@@ -61,7 +61,7 @@ def test_owner_deactivated_alert_once_per_active_key_until_reassigned() -> None:
     assert raised.actor_label == "system:daily_reminders"
     subjects = sorted(m.subject for m in mail.outbox)
     assert subjects == [
-        f"[crm-keys] Owner deactivated: API key 'Dana {i}' ({k.display_id})"
+        f"Intellicon CRM: Owner deactivated on API key 'Dana {i}' ({k.display_id})"
         for i, k in enumerate(kept)
     ]
     assert "Give the key an active owner" in mail.outbox[0].body

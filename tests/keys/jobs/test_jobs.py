@@ -185,7 +185,7 @@ def test_expiry_reminders_mail_each_key_once(recipients):
         assert len(mail.outbox) == 1
         message = mail.outbox[0]
         assert message.to == RECIPIENTS
-        assert message.subject == "[crm-keys] 2 API keys expire within 7 days"
+        assert message.subject == "Intellicon CRM: 2 API keys expire within 7 days"
         assert "Website form" in message.body and in_3_days.key.display_id in message.body
         assert "BI tool" in message.body and in_6_days.key.display_id in message.body
         assert message.body.index("Website form") < message.body.index("BI tool")
@@ -202,7 +202,7 @@ def test_expiry_reminders_mail_each_key_once(recipients):
         clock.shift(timedelta(days=3))
         assert jobs.send_expiry_reminders() == {"reminded": 1, "emails": 1}
         assert mail.outbox[1].subject == (
-            f"[crm-keys] API key 'Marketing' ({in_10_days.key.display_id}) expires within 7 days"
+            f"Intellicon CRM: API key 'Marketing' ({in_10_days.key.display_id}) expires within 7 days"
         )
 
     for generated in (in_3_days, in_6_days, in_10_days):

@@ -1,0 +1,146 @@
+"""How ``APIKeyAdmin`` shows a key: the list's columns and the key page's read-only fields (a
+mixin; the HTML comes from ``display``)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from ..models import APIKey
+from ..models.keys import when_text
+from .display import expiry_html, last_call_html, scopes_table, status_badge, when_html
+
+
+class KeyColumns:
+    """The key list's columns."""
+
+    @admin.display(description="Name", ordering="name")
+    def name_column(self, obj: APIKey) -> str:
+        # Long unbroken names wrap (CSS) and are clamped to a few lines; the tooltip has it all.
+        return format_html('<span class="key-name" title="{}">{}</span>', obj.name, obj.name)
+
+    @admin.display(description="Key")
+    def key_column(self, obj: APIKey) -> str:
+        return format_html('<code class="key-id">{}</code>', obj.display_id)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created_column(self, obj: APIKey) -> str:
+        return when_html(obj.created_at)
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires_column(self, obj: APIKey) -> str:
+        return expiry_html(obj)
+
+    @admin.display(description="Last used", ordering="last_used_at")
+    def last_used_column(self, obj: APIKey) -> str:
+        return last_call_html(obj)
+
+    @admin.display(description="Status")
+    def status_column(self, obj: APIKey) -> str:
+        html = status_badge(obj)
+        if getattr(obj, "has_open_alert", False):
+            html += mark_safe(' <span class="key-badge key-badge--alert">Alert</span>')
+        return html
+
+    @admin.display(description="Requests (24h)")
+    def requests_24h_column(self, obj: APIKey) -> str:
+        return format_html(
+            '<span class="key-number">{}</span>', f"{getattr(obj, 'requests_24h', 0):,}"
+        )
+
+
+class KeyPageFields:
+    """The key page's read-only fields."""
+
+    @admin.display(description="Status")
+    def status_display(self, obj: APIKey) -> str:
+        html = status_badge(obj)
+        if obj.revoked_at:
+            html += format_html(
+                ' <span class="key-muted">by {} on {}{}</span>',
+                obj.revoked_by_label or "—",
+                when_text(obj.revoked_at),
+                f" ({obj.revoke_reason})" if obj.revoke_reason else "",
+            )
+        return html
+
+    @admin.display(description="Created")
+    def created_display(self, obj: APIKey) -> str:
+        return when_html(obj.created_at, inline=True)
+
+    @admin.display(description="Created by")
+    def created_by_display(self, obj: APIKey) -> str:
+        return obj.created_by_label or (obj.created_by.get_username() if obj.created_by else "—")
+
+    @admin.display(description="Permissions granted by")
+    def granted_by_display(self, obj: APIKey) -> str:
+        return obj.granted_by_label or "—"
+
+    @admin.display(description="Expires")
+    def expires_display(self, obj: APIKey) -> str:
+        return format_html(
+            "{} <span class='key-muted'>· {}</span>",
+            expiry_html(obj, inline=True),
+            obj.get_expiry_policy_display(),
+        )
+
+    @admin.display(description="Last used")
+    def last_used_display(self, obj: APIKey) -> str:
+        now = timezone.now()
+        stopped = obj.stopped_at(now)
+        if obj.last_rejected_call_at(now) is not None:
+            # The stored time is the rejected call's; an accepted one was before it stopped.
+            return format_html(
+                '<span class="key-muted">not since {}, when the key stopped working</span>',
+                when_text(stopped),
+            )
+        return when_html(obj.last_used_at, now, inline=True)
+
+    @admin.display(description="Last rejected call")
+    def last_rejected_display(self, obj: APIKey) -> str:
+        now = timezone.now()
+        rejected = obj.last_rejected_call_at(now)
+        if rejected is None:
+            return mark_safe('<span class="key-muted">None since it stopped working</span>')
+        return when_html(
+            rejected, now, inline=True, hint=f"401: the key is {obj.status_at(now).label.lower()}"
+        )
+
+    @admin.display(description="Rotation")
+    def rotation_display(self, obj: APIKey) -> str:
+        parts = []
+        if obj.replaced_by_id:
+            new = obj.replaced_by
+            parts.append(
+                format_html(
+                    'Replaced by <a href="{}"><code class="key-id">{}</code></a>; '
+                    "this key {} at {}.",
+                    reverse("admin:keys_apikey_change", args=[new.pk]),
+                    new.display_id,
+                    "stops working" if obj.in_grace else "stopped working",
+                    when_text(obj.grace_ends_at),
+                )
+            )
+        old = APIKey.objects.filter(replaced_by=obj).first()
+        if old is not None:
+            parts.append(
+                format_html(
+                    'Replaces <a href="{}"><code class="key-id">{}</code></a> '
+                    "(grace period {} {}).",
+                    reverse("admin:keys_apikey_change", args=[old.pk]),
+                    old.display_id,
+                    "ends" if old.in_grace else "ended",
+                    when_text(old.grace_ends_at) if old.grace_ends_at else "",
+                )
+            )
+        if not parts:
+            return "Not rotated."
+        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts))
+
+    @admin.display(description="Permissions")
+    def permissions_table(self, obj: APIKey) -> str:
+        # The used / unused marks that render_change_form worked out for this page, if any.
+        return scopes_table(obj.scopes, getattr(obj, "scope_usage", None))
