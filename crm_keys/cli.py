@@ -121,6 +121,12 @@ class Command(BaseCommand):
                 sys.exit(SIGPIPE_STATUS)
             self.stderr.write(f"CommandError: Could not write to standard output: {exc}.")
             sys.exit(1)
+        except SystemExit:
+            # An error already reported (one line): output still buffered for a reader that
+            # has gone must not add a second report when the interpreter flushes it at exit.
+            with contextlib.suppress(StdoutError):
+                self.stdout.flush()
+            raise
 
     def deliver(self, secret: str, *, undone: str) -> None:
         """Print ``secret`` (inside the transaction that made it) and make sure it left the

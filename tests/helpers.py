@@ -178,13 +178,14 @@ def process_env(var_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def manage(
-    var_dir: Path, *args: str, stdout: str = "pipe", stdin: str | None = None
+    var_dir: Path, *args: str, stdout: str = "pipe", stdin: str | None = None, **env: str
 ) -> tuple[int, str, str]:
     """``python manage.py ARGS`` in another process on the test database (a ``transaction=True``
     test), as a shell runs it: -> (exit code, stdout, stderr). ``stdout``: "pipe" (read it),
     "full" (``> /dev/full``), "closed" (``>&-``) or "broken-pipe" (the reader is gone before
     anything is written, as with ``| head`` once head has had its lines). ``stdin``: the text
-    the command reads."""
+    the command reads. ``env``: more environment (``PYTHONUNBUFFERED=""``: stdout buffered, as
+    Python has it by default)."""
     import subprocess
     import sys
 
@@ -204,7 +205,7 @@ def manage(
         result = subprocess.run(
             command,
             cwd=ROOT,
-            env=process_env(var_dir),
+            env=process_env(var_dir, **env),
             input=stdin,
             stdin=None if stdin is not None else subprocess.DEVNULL,
             stdout=target,
