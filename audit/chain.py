@@ -112,7 +112,7 @@ def mac_problem(seq: int, hash_hex: str, mac: str, keys: dict[str, bytes]) -> st
     return ""
 
 
-_HEAD = re.compile(r"(\d{1,18}):([0-9a-f]{64})")
+_HEAD = re.compile(r"([0-9]{1,18}):([0-9a-fA-F]{64})")
 
 
 def parse_head(text: str) -> tuple[int, str]:
@@ -120,7 +120,7 @@ def parse_head(text: str) -> tuple[int, str]:
     match = _HEAD.fullmatch((text or "").strip().lstrip("#"))
     if match is None or int(match.group(1)) < 1:
         raise ValueError("Expected the head as SEQ:HASH, e.g. 1234:9f86d0…(64 hex characters).")
-    return int(match.group(1)), match.group(2)
+    return int(match.group(1)), match.group(2).lower()  # hex is hex in either case
 
 
 @dataclass

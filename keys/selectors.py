@@ -38,6 +38,11 @@ def key_get(ref: str | int) -> APIKey:
     raise KeyNotFound(f"No API key {str(ref)[:40]!r} (give its id or public id).")
 
 
+# A search longer than the longest name or description can match nothing (and on SQLite a LIKE
+# pattern over 50,000 bytes is refused by the database): callers refuse one beyond this.
+KEY_SEARCH_MAX_LENGTH = max(APIKey._meta.get_field(f).max_length for f in ("name", "description"))
+
+
 def key_list(*, status: str | None = None, search: str | None = None) -> QuerySet[APIKey]:
     keys = APIKey.objects.select_related("replaced_by", "owner").order_by("-created_at", "-id")
     if status:

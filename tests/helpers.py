@@ -177,6 +177,46 @@ def process_env(var_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def manage(
+    var_dir: Path, *args: str, stdout: str = "pipe", stdin: str | None = None, **env: str
+) -> tuple[int, str, str]:
+    """``python manage.py ARGS`` in another process on the test database (a ``transaction=True``
+    test), as a shell runs it: -> (exit code, stdout, stderr). ``stdout``: "pipe" (read it),
+    "full" (``> /dev/full``), "closed" (``>&-``) or "broken-pipe" (the reader is gone before
+    anything is written, as with ``| head`` once head has had its lines). ``stdin``: the text
+    the command reads. ``env``: more environment (``PYTHONUNBUFFERED=""``: stdout buffered, as
+    Python has it by default)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "manage.py", *args]
+    if stdout == "closed":
+        command = ["bash", "-c", 'exec "$@" >&-', "manage.py", *command]
+    with contextlib.ExitStack() as stack:
+        target: Any = subprocess.PIPE
+        if stdout == "full":
+            target = stack.enter_context(open("/dev/full", "w"))
+        elif stdout == "broken-pipe":
+            read_end, target = os.pipe()
+            os.close(read_end)
+            stack.callback(os.close, target)
+        elif stdout == "closed":
+            target = None
+        result = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=process_env(var_dir, **env),
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            stdout=target,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    return result.returncode, result.stdout or "", result.stderr
+
+
 # --- usage: the two counter backends (fixtures, used by tests/keys/usage and tests/keys/alerts) ---
 # Usage tests run on both counter backends: in-process (no Redis) always, and Redis when
 # REDIS_URL is set in the environment (CI's second run).

@@ -16,6 +16,14 @@ from keys.models.policy import DEFAULT_EXPIRY_CHOICES
 _LIFETIME = re.compile(r"^(\d{1,5})([dwy])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "y": 365}
 _NONE_WORDS = ("none", "default", "")
+# A refused policy field -> (the option's dest, the option), for ``settings_cli.explain``.
+POLICY_OPTIONS = {
+    "max_lifetime_days": ("max_lifetime", "--max-lifetime"),
+    "require_description": ("require_description", "--require-description"),
+    "default_expiry": ("default_expiry", "--default-expiry"),
+    "ip_allowlist_actions": ("ip_allowlist_for", "--ip-allowlist-for"),
+    "rotation_days": ("rotation_days", "--rotation-days"),
+}
 
 
 def parse_days(option: str, text: str) -> int | None:

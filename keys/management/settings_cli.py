@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from keys import services
+from keys.management.policy_cli import POLICY_OPTIONS
 
 RATE_LIMIT_HELP = (
     "requests per minute, or 'none' for no limit. Counted across every process sharing "
@@ -40,34 +41,41 @@ SETTING_OPTIONS = {
         "unused-key alert after this many days without a request",
     ),
 }
-OPTION_FOR_FIELD = {
-    "name": "--name",
-    "description": "--description",
-    "scopes": "--scope",
-    "owner": "--owner",
-    "expiry_date": "--expires",
-    "expires_at": "--expires",
-    "alerts_muted": "--mute-alerts",
-    **{field: option for option, (field, _, _) in SETTING_OPTIONS.items()},
+# A refused field -> (the option's dest, the option): the refusal is shown after the option,
+# when the subcommand has it (``rotate`` has no --description: a refusal about the key's
+# description is then its sentence alone). Permissions come from --scope or --preset.
+FIELD_OPTIONS = {
+    "name": ("name", "--name"),
+    "description": ("description", "--description"),
+    "owner": ("owner", "--owner"),
+    "expiry_policy": ("expires", "--expires"),
+    "expiry_date": ("expires", "--expires"),
+    "expires_at": ("expires", "--expires"),
+    "alerts_muted": ("alerts_muted", "--mute-alerts"),
+    **{field: (field, option) for option, (field, _, _) in SETTING_OPTIONS.items()},
+    **POLICY_OPTIONS,
 }
 _BLANK_WORDS = ("", "none", "default")
 
 
-def one_line(message: str) -> str:
-    """An error message as one printable line (values echoed in it may hold newlines)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+def option_for(field: str, options: dict[str, Any]) -> str | None:
+    """The option that gave ``field``'s value in this command, if it has one."""
+    if field == "scopes":
+        return "--preset" if options.get("preset") else "--scope" if options.get("scope") else None
+    dest, option = FIELD_OPTIONS.get(field, (None, None))
+    return option if dest in options else None
 
 
-def explain(exc: services.KeyValidationError) -> str:
-    """The model's refusal, each message after the option that gave the value."""
+def explain(exc: services.KeyValidationError, options: dict[str, Any]) -> str:
+    """The model's refusal, each message after the option that gave the value (never after an
+    internal field name: a message with no option of this command stands alone)."""
     if not exc.errors:
         return str(exc)
-    return " ".join(
-        " ".join(messages)
-        if field == "__all__"
-        else f"{OPTION_FOR_FIELD.get(field, field)}: " + " ".join(messages)
-        for field, messages in exc.errors.items()
-    )
+    parts = []
+    for field, messages in exc.errors.items():
+        option = option_for(field, options)
+        parts.append(f"{option}: {' '.join(messages)}" if option else " ".join(messages))
+    return " ".join(parts)
 
 
 def add_setting_args(p: CommandParser) -> None:

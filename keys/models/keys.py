@@ -9,7 +9,6 @@ the admin, the services and the CLI ask.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 
@@ -22,41 +21,19 @@ from django.utils import timezone
 
 from .. import crypto, netrules
 from ..scopes import ScopeError, normalize
+from .validators import (  # migrations name them here (keys.models.keys.validate_*)
+    validate_error_rate,
+    validate_finite,  # noqa: F401 - migration 0010_i12 still names it
+    validate_no_control_characters,
+    validate_no_format_characters,
+    validate_no_nul,
+    validate_not_blank,
+)
 
 NO_PERMISSION_MESSAGE = "Give the key at least one permission (module and action)."
-ERROR_RATE_MESSAGE = "The error-rate threshold is a percentage above 0 and at most 100."
 VOLUME_MESSAGE = "The high-volume threshold is at least 1 request per hour."
 UNUSED_MESSAGE = "The unused-key threshold is at least 1 day."
 RATE_LIMIT_MESSAGE = "The rate limit is at least 1 request per minute (blank: no limit)."
-
-
-def validate_finite(value: float) -> None:
-    """Kept for migration 0010_i12 (the error rate now has ``validate_error_rate``, which
-    refuses NaN and infinities too)."""
-    if not math.isfinite(value):  # NaN passes every comparison, so Min/Max cannot refuse it
-        raise ValidationError(ERROR_RATE_MESSAGE, code="not_finite")
-
-
-def validate_no_control_characters(value: str) -> None:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValidationError("The name must not contain control characters.", code="control")
-
-
-def validate_no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise ValidationError("The description must not contain NUL characters.", code="nul")
-
-
-def validate_error_rate(value: float) -> None:
-    """0 < value <= 100: a threshold of 0 would call every error a spike (and NaN compares
-    false with everything, so it is refused here too)."""
-    if not 0 < value <= 100:
-        raise ValidationError(ERROR_RATE_MESSAGE, code="error_rate")
-
-
-def validate_not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("The key needs a name.", code="blank")
 
 
 class KeyStatus(models.TextChoices):
@@ -138,7 +115,11 @@ class APIKey(models.Model):
     name = models.CharField(
         max_length=100,
         help_text='A descriptive label, e.g. "Website Form Integration".',
-        validators=[validate_not_blank, validate_no_control_characters],
+        validators=[
+            validate_not_blank,
+            validate_no_control_characters,
+            validate_no_format_characters,
+        ],
         error_messages={"blank": "The key needs a name."},
     )
     description = models.TextField(

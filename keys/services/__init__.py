@@ -19,6 +19,7 @@ from .batches import (
 from .errors import KeyPermissionError, KeyServiceError, KeyStateError, KeyValidationError
 from .lifecycle import (
     GRACE_CHOICES,
+    GRACE_MESSAGE,
     MAX_GRACE,
     Generated,
     Rotated,
@@ -35,6 +36,7 @@ __all__ = [
     "GRACE_CHOICES",
     "GRACE_ENDED_LABEL",
     "GRACE_ENDED_REASON",
+    "GRACE_MESSAGE",
     "MAX_GRACE",
     "POLICY_FIELDS",
     "Generated",

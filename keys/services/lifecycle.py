@@ -257,6 +257,7 @@ GRACE_CHOICES = {
     "7d": timedelta(days=7),
 }
 MAX_GRACE = timedelta(days=30)
+GRACE_MESSAGE = "The grace period must be more than 0 and at most 30 days."
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     be edited, so this is the way to bring it in line), and a key the policy wants with a
     description or an IP allowlist must be edited to have them first."""
     if grace <= timedelta(0) or grace > MAX_GRACE:
-        raise KeyValidationError("The grace period must be more than 0 and at most 30 days.")
+        raise KeyValidationError(GRACE_MESSAGE)
     rules.require(actor.user, "rotate")
     old = _lock(key)
     now = timezone.now()

@@ -127,12 +127,22 @@ def test_the_default_chain_key_is_derived_from_the_pepper(settings: Any) -> None
     assert chain.chain_key() == b"explicit"
 
 
-@pytest.mark.parametrize("value", ["60", "x:abc", "60:nothex", "-1:" + "0" * 64, ""])
+@pytest.mark.parametrize(
+    "value", ["60", "x:abc", "60:nothex", "-1:" + "0" * 64, "", "٦٠:" + "0" * 64]
+)
 def test_a_malformed_expected_head_is_a_clear_error(
     sixty_entries: dict[str, Any], value: str
 ) -> None:
-    with pytest.raises(CommandError, match="SEQ:HASH"):
+    with pytest.raises(CommandError, match=r"^--expect-head: .*SEQ:HASH"):
         audit("verify", f"--expect-head={value}")
+
+
+def test_an_expected_head_in_uppercase_hex_is_the_same_head(
+    sixty_entries: dict[str, Any],
+) -> None:
+    """A head copied through a tool (or a person) that upper-cases hex still matches."""
+    out = audit("verify", "--expect-head", f"60:{sixty_entries['head_hash'].upper()}")
+    assert "The recorded head #60 is still in the chain." in out
 
 
 def test_chains_written_before_the_mac_still_verify(sixty_entries: dict[str, Any]) -> None:

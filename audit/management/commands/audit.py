@@ -13,22 +13,23 @@ import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from audit import anchor, chain
 from audit.models import AuditEntry
+from crm_keys import cli
 
 BATCH = 5000
 
 
-def _day(text: str | None, *, end: bool) -> datetime | None:
-    if not text:
+def _day(option: str, text: str | None, *, end: bool) -> datetime | None:
+    if text is None:
         return None
     try:
-        day = date.fromisoformat(text)
+        day = date.fromisoformat(text.strip())
     except ValueError:
-        raise CommandError(f"{text[:20]!r} is not a date (YYYY-MM-DD).") from None
+        raise CommandError(f"{option} {text[:20]!r}: not a date (YYYY-MM-DD).") from None
     if end:
         if day == date.max:
             return None  # through the last day there is: no upper bound
@@ -39,7 +40,7 @@ def _day(text: str | None, *, end: bool) -> datetime | None:
         return None
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = "Verify the audit log's hash chain, or export entries as JSON lines."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             try:
                 expect = chain.parse_head(options["expect_head"])
             except ValueError as exc:
-                raise CommandError(str(exc)) from None
+                raise CommandError(f"--expect-head: {exc}") from None
         result = chain.verify(anchor.rows(), expect_head=expect)
         if options["json"]:
             self.stdout.write(
@@ -97,7 +98,8 @@ class Command(BaseCommand):
             )
 
     def export(self, options: dict[str, Any]) -> None:
-        since, until = _day(options.get("since"), end=False), _day(options.get("until"), end=True)
+        since = _day("--since", options.get("since"), end=False)
+        until = _day("--until", options.get("until"), end=True)
         if since and until and since >= until:
             raise CommandError("--since must be on or before --until.")
         entries = AuditEntry.objects.order_by("seq")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.actors import Actor
 from audit.logins import unlock
+from crm_keys import cli
 from crm_keys.net import normalize_ip
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Unlock the admin login of a user, or of a client address, locked after too many "
         "failed attempts. Audited."

@@ -17,12 +17,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from audit.actors import Actor
 from crm.models import Contact, Lead, Opportunity
 from crm.modules import MODULES
+from crm_keys import cli
 from keys import services
 from keys.conf import key_settings
 from keys.models import APIKey
@@ -119,7 +120,7 @@ DEMO_ROLES = {
 }
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Load demo CRM data, a demo admin and demo API keys (safe to run again; never changes "
         "an existing user). Refuses to run with DEBUG off unless --force is given."
@@ -146,18 +147,19 @@ class Command(BaseCommand):
                 "demo data anyway."
             )
         site = (options["site_url"] or key_settings.SITE_URL or "http://127.0.0.1:8000").rstrip("/")
+        # Printed inside the transaction: demo keys nobody could see are not created.
         with transaction.atomic():
             rng = random.Random(20261126)
             created = self._crm(rng, options["contacts"])
             login = self._admin(site)
             self._roles()
             keys = self._keys(site)
-        self.stdout.write(
-            f"CRM data: {Contact.objects.count()} contacts, {Lead.objects.count()} leads, "
-            f"{Opportunity.objects.count()} opportunities" + (" (created now)" if created else "")
-        )
-        for line in [*login, *keys]:
-            self.stdout.write(line)
+            summary = (
+                f"CRM data: {Contact.objects.count()} contacts, {Lead.objects.count()} leads, "
+                f"{Opportunity.objects.count()} opportunities"
+                + (" (created now)" if created else "")
+            )
+            self.deliver("\n".join([summary, *login, *keys]), undone="no demo data was loaded")
 
     def _crm(self, rng: random.Random, n_contacts: int) -> bool:
         if Contact.objects.exists():

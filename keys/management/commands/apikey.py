@@ -13,78 +13,46 @@ what they may grant (the privilege ceiling), and the audit log names them.
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError, transaction
 
 from audit.actors import Actor
+from crm_keys import cli
 from keys import selectors, services
 from keys.management.policy_cli import PolicyCommands, add_policy_parser
 from keys.management.settings_cli import (
     add_setting_args,
     explain,
-    one_line,
     setting_changes,
     settings_lines,
 )
-from keys.models import ExpiryPolicy, KeyStatus
+from keys.management.values_cli import (
+    EXPIRES_HELP,
+    GRACE_HELP,
+    check_search,
+    find_person,
+    parse_expires,
+    parse_grace,
+    read_leaked_key,
+)
+from keys.models import KeyStatus
 from keys.models.keys import when_text
 from keys.scopes import PRESETS, ScopeError, describe, parse_scope_args
 from keys.usage import insights
 
 AS_HELP = (
     "act as this person: with their permissions, granting only what they hold, recorded as "
-    "them in the audit log (default: the system operator)"
+    "them in the audit log (default: the system operator; an empty value is refused)"
 )
-EXPIRES_HELP = (
-    "never, 30d, 90d, 1y, or a date YYYY-MM-DD (must be in the future); default: the key "
-    "policy's default expiry (90d unless changed)"
-)
-_GRACE = re.compile(r"^(\d{1,7})([smhd])$")
-_GRACE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_grace(text: str) -> timedelta:
-    match = _GRACE.fullmatch(text.strip())
-    if not match:
-        raise CommandError(f"Grace period {text[:20]!r} is not like 1h, 24h, 7d, 90s or 30m.")
-    return timedelta(**{_GRACE_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def find_person(username: str) -> Any:
-    """The active user named ``username`` (for --as and --owner)."""
-    if "\x00" in username or len(username) > 150:
-        raise CommandError(f"No user {username[:40]!r}.")
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise CommandError(f"No user {username[:150]!r}.")
-    if not user.is_active:
-        raise CommandError(f"{user.get_username()} is deactivated.")
-    return user
-
-
-def parse_expires(text: str) -> tuple[str, date | None]:
-    text = text.strip()
-    if text in (
-        ExpiryPolicy.NEVER,
-        ExpiryPolicy.DAYS_30,
-        ExpiryPolicy.DAYS_90,
-        ExpiryPolicy.YEAR_1,
-    ):
-        return text, None
-    try:
-        return ExpiryPolicy.CUSTOM, date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"--expires {text[:20]!r}: expected {EXPIRES_HELP}.") from None
-
-
-class Command(PolicyCommands, BaseCommand):
+class Command(PolicyCommands, cli.Command):
     help = "Manage API keys: create, list, show, update, scopes, rotate, revoke; the key policy."
+    stealth_options = ("stdin",)  # call_command(..., stdin=...) feeds `revoke --leaked -`
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
@@ -156,13 +124,16 @@ class Command(PolicyCommands, BaseCommand):
             help="new key value, old one works during a grace period; prints only the new key",
         )
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID")
-        p.add_argument("--grace", default="24h", help="1h, 24h (default), 7d, or <n>s / <n>m")
+        p.add_argument("--grace", default="24h", help=GRACE_HELP)
         add_as_arg(p)
 
         p = sub.add_parser("revoke", help="revoke a key: immediate and permanent")
         p.add_argument("ref", metavar="ID_OR_PUBLIC_ID", nargs="?")
         p.add_argument(
-            "--leaked", metavar="KEY", help="the full key string, e.g. found by a secret scanner"
+            "--leaked",
+            metavar="KEY",
+            help="the full key, e.g. found by a secret scanner; '-' reads it from standard input "
+            "(recommended: the key stays out of the process list and the shell history)",
         )
         p.add_argument("--reason", default="")
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -172,14 +143,16 @@ class Command(PolicyCommands, BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"do_{options['subcommand']}")
+        self.stdin = options.get("stdin") or sys.stdin
         try:
             handler(options)
         except services.KeyValidationError as exc:
-            raise CommandError(one_line(explain(exc))) from None
+            raise CommandError(cli.one_line(explain(exc, options))) from None
         except (services.KeyServiceError, selectors.KeyNotFound, ScopeError) as exc:
-            raise CommandError(one_line(str(exc))) from None
+            raise CommandError(cli.one_line(str(exc))) from None
         except DatabaseError as exc:
-            raise CommandError(one_line(f"The database refused the operation: {exc}")) from None
+            message = f"The database refused the operation: {exc}"
+            raise CommandError(cli.one_line(message)) from None
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -190,8 +163,8 @@ class Command(PolicyCommands, BaseCommand):
 
     def _update_data(self, options: dict[str, Any]) -> dict[str, Any]:
         data = {f: options[f] for f in ("name", "description") if options.get(f) is not None}
-        if options.get("owner"):
-            data["owner"] = find_person(options["owner"])
+        if options.get("owner") is not None:
+            data["owner"] = find_person(options["owner"], "--owner")
         if options.get("preset") or options.get("scope"):
             data["scopes"] = self._scopes(options)
         return {**data, **setting_changes(options)}
@@ -199,7 +172,7 @@ class Command(PolicyCommands, BaseCommand):
     def _actor(self, options: dict[str, Any]) -> Actor:
         """The system operator, or the --as person."""
         username = options.get("as_user")
-        return Actor.cli(find_person(username)) if username else Actor.cli()
+        return Actor.cli() if username is None else Actor.cli(find_person(username, "--as"))
 
     def _info(self, message: str) -> None:
         self.stderr.write(message)
@@ -207,13 +180,15 @@ class Command(PolicyCommands, BaseCommand):
     # --- subcommands ---------------------------------------------------------------------------
 
     def do_create(self, options: dict[str, Any]) -> None:
-        policy, custom = parse_expires(options["expires"]) if options["expires"] else (None, None)
+        expires = options["expires"]
+        policy, custom = parse_expires(expires) if expires is not None else (None, None)
         actor = self._actor(options)
-        owner = find_person(options["owner"]) if options.get("owner") else None
+        owner = find_person(options["owner"], "--owner") if options["owner"] is not None else None
         settings = setting_changes(options)
         # One transaction: a setting the model refuses leaves no key behind. The allowlist is
         # part of the new key (the key policy may require one); the other settings are an
-        # edit of it, audited as on the key page.
+        # edit of it, audited as on the key page. The key is printed inside it: a key that
+        # cannot be printed is not created.
         with transaction.atomic():
             generated = services.key_generate(
                 name=options["name"],
@@ -228,15 +203,14 @@ class Command(PolicyCommands, BaseCommand):
             key = generated.key
             if settings:
                 key = services.key_update(key=key, data=settings, actor=actor)
+            self.deliver(generated.full_key, undone="nothing was created")
         self._info(
             f"Generated {key.display_id} {key.name!r} ({describe(key.scopes)}); "
             "store it now: it cannot be shown again."
         )
-        self.stdout.write(generated.full_key)
 
     def do_list(self, options: dict[str, Any]) -> None:
-        if "\x00" in (options.get("search") or ""):
-            raise CommandError("--search must not contain NUL characters.")
+        check_search(options.get("search"))
         keys = selectors.key_list(status=options.get("status"), search=options.get("search"))
         rows = [selectors.key_summary(k) for k in keys]
         if options["json"]:
@@ -334,26 +308,30 @@ class Command(PolicyCommands, BaseCommand):
     def do_rotate(self, options: dict[str, Any]) -> None:
         grace = parse_grace(options["grace"])  # a bad value is reported before any lookup
         key = selectors.key_get(options["ref"])
-        rotated = services.key_rotate(key=key, grace=grace, actor=self._actor(options))
+        with transaction.atomic():  # a new key that cannot be printed is not made
+            rotated = services.key_rotate(key=key, grace=grace, actor=self._actor(options))
+            self.deliver(rotated.full_key, undone="nothing was rotated")
         self._info(
             f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key works until "
             f"{rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}. Store the new key now."
         )
-        self.stdout.write(rotated.full_key)
 
     def do_revoke(self, options: dict[str, Any]) -> None:
         actor = self._actor(options)  # an unknown --as is reported before any lookup
         reason = options["reason"]
-        if options["leaked"]:
+        if options["leaked"] is not None:
             if options["ref"]:
                 raise CommandError("Give either a key id or --leaked KEY, not both.")
-            key = selectors.key_by_full_key(options["leaked"].strip())
+            try:
+                key = selectors.key_by_full_key(read_leaked_key(options["leaked"], self.stdin))
+            except selectors.KeyNotFound as exc:
+                raise CommandError(f"--leaked: {exc}") from None
         elif options["ref"]:
             key = selectors.key_get(options["ref"])
         else:
             raise CommandError("Give the key to revoke (its id or public id), or --leaked KEY.")
         if not options["yes"]:
-            if not sys.stdin.isatty():
+            if self.stdin is None or not self.stdin.isatty():
                 raise CommandError("Revoking is immediate and permanent: pass --yes to confirm.")
             answer = input(
                 f"Revoke {key.display_id} {key.name!r}? Integrations using it lose access "
@@ -361,5 +339,7 @@ class Command(PolicyCommands, BaseCommand):
             )
             if answer.strip().lower() != "yes":
                 raise CommandError("Not revoked.")
-        services.key_revoke(key=key, reason=reason, leaked=bool(options["leaked"]), actor=actor)
+        services.key_revoke(
+            key=key, reason=reason, leaked=options["leaked"] is not None, actor=actor
+        )
         self.stdout.write(f"Revoked {key.display_id} {key.name!r}.")

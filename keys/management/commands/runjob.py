@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from crm_keys import cli
 from keys.tasks import JOBS
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Run one scheduled background job once, in the foreground. Jobs: " + ", ".join(JOBS) + "."
     )

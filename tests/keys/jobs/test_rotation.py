@@ -278,7 +278,7 @@ def test_cli_rotate_refuses_a_bad_grace_with_a_message(grace):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--grace", "2w"], "is not like 1h, 24h, 7d, 90s or 30m"),
+        (["--grace", "2w"], "expected <n>s, <n>m, <n>h or <n>d"),
         (["--grace", "45d"], "at most 30 days"),
         ([], "already rotated"),
     ],
