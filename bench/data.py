@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.settings import BENCH_DB_NAME
+from bench.settings import BENCH_DB_NAME, BENCH_REDIS_DB
 
 SCOPE_CHOICES = [
     {"contacts": ["create"]},
@@ -64,13 +64,14 @@ def recreate_database() -> None:
 
 
 def flush_redis() -> bool:
-    """Empty Redis database 14 (only that one). Returns whether Redis is configured."""
+    """Empty the benchmark's Redis database (only that one). Returns whether Redis is configured."""
     from crm_keys.redis_client import get_redis
 
     client = get_redis()
     if client is None:
         return False
-    assert client.connection_pool.connection_kwargs.get("db") == 14, "bench uses Redis DB 14 only"
+    db = client.connection_pool.connection_kwargs.get("db")
+    assert db == BENCH_REDIS_DB, f"bench uses Redis DB {BENCH_REDIS_DB} only"
     client.flushdb()
     return True
 
