@@ -38,6 +38,12 @@ class Fixture:
     crm_key_http_id: int
     crm_key_wrk: str  # the wrk run's own key
     crm_key_wrk_id: int
+    crm_key_wrk_list: str  # the wrk list run's own key
+    crm_key_wrk_list_id: int
+    # Well-formed keys (valid checksum) that must be refused: a public id no key has, and the
+    # valid key's public id with another secret. Their timing must not tell them apart.
+    crm_key_unknown: str
+    crm_key_wrong_secret: str
     drf_key: str  # C
     drf_key_revoked: str
     drf_key_malformed: str
@@ -184,6 +190,7 @@ def build(*, n_keys: int, n_contacts: int, seed: int = 6) -> Fixture:
     key_revoke(key=revoked.key, actor=actor, reason="bench")
     http = key_generate(name="bench HTTP", scopes=scopes, actor=actor)
     wrk = key_generate(name="bench wrk", scopes=scopes, actor=actor)
+    wrk_list = key_generate(name="bench wrk list", scopes=scopes, actor=actor)
     body = valid.full_key[: -crypto.CHECKSUM_LENGTH]
     good_sum = valid.full_key[-crypto.CHECKSUM_LENGTH :]
     bad_sum = good_sum[:-1] + ("0" if good_sum[-1] != "0" else "1")
@@ -203,6 +210,10 @@ def build(*, n_keys: int, n_contacts: int, seed: int = 6) -> Fixture:
         crm_key_http_id=http.key.pk,
         crm_key_wrk=wrk.full_key,
         crm_key_wrk_id=wrk.key.pk,
+        crm_key_wrk_list=wrk_list.full_key,
+        crm_key_wrk_list_id=wrk_list.key.pk,
+        crm_key_unknown=crypto.make_key().full,
+        crm_key_wrong_secret=crypto.make_key(public_id=valid.key.public_id).full,
         drf_key=drf_valid,
         drf_key_revoked=drf_revoked,
         # No "." separator: not a key this library could have issued.
