@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # A full key in an admin URL is redirected to its public id (before any view runs).
     "keys.admin.middleware.StripKeysFromAdminURLs",
+    # A key change the other processes could not be told about: a warning in the admin.
+    "keys.admin.middleware.KeyChangeWarningsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out admin login into the lockout page (audit/logins.py).
     "axes.middleware.AxesMiddleware",
