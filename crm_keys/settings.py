@@ -63,13 +63,14 @@ MIDDLEWARE = [
     # Serves admin and Swagger UI static files in production without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "keys.api.middleware.APIResponseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, minus the work for API requests, which use no session, user or messages.
+    "crm_keys.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm_keys.middleware.AuthenticationMiddleware",
     # Admin query parameters with NUL or of absurd length: a clear 400 before any view.
     "crm_keys.adminguard.AdminQueryGuardMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "crm_keys.middleware.MessageMiddleware",
     # A full key in an admin URL is redirected to its public id (before any view runs).
     "keys.admin.middleware.StripKeysFromAdminURLs",
     # A key change the other processes could not be told about: a warning in the admin.
