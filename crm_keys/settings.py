@@ -227,7 +227,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "crm.filters.FilterBackend",  # django-filter's, skipped when no filter is named
         "crm.filters.SearchFilter",
         "crm.filters.OrderingFilter",
     ],
