@@ -42,7 +42,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from crm_keys.redis_client import get_redis
+from crm_keys.redis_client import get_redis, request_call
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def reporting_to(report: Callable[[str], None]) -> Iterator[None]:
 
 def _report(problem: str, *, urgent: bool) -> None:
     if not urgent:  # a new key, a job's record of what is already enforced: the log is enough
-        logger.warning("%s", problem)
+        logger.info("%s", problem)  # (the Redis outage itself is logged once, by the breaker)
         return
     logger.error("%s", problem)
     report = getattr(_reporters, "report", None)
@@ -283,7 +283,7 @@ def announce(public_id: str, *, path: str | None, url: str, urgent: bool, what: 
                 "processes on this machine may use their cached copy"
             )
     if url:
-        failure = _publish(public_id, attempts=PUBLISH_ATTEMPTS if urgent else 1)
+        failure = _publish(public_id, urgent=urgent)
         if failure is not None:
             first_attempt, exc = failure
             if urgent:
@@ -303,12 +303,19 @@ def announce(public_id: str, *, path: str | None, url: str, urgent: bool, what: 
     return False
 
 
-def _publish(public_id: str, *, attempts: int) -> tuple[float, Exception] | None:
-    """None when published; else when the first attempt started and the last error."""
-    client = get_redis()
+def _publish(public_id: str, *, urgent: bool) -> tuple[float, Exception] | None:
+    """None when published; else when the first attempt started and the last error. A change
+    that is not urgent is published once, through the circuit breaker: a job revoking 500 keys
+    while Redis hangs must not wait 0.25 s for each."""
     first = time.monotonic()
+    if not urgent:
+        done = request_call(
+            "a key-change notice", lambda client: client.publish(CHANNEL, public_id)
+        )
+        return None if done is not None else (first, redis.ConnectionError("Redis unavailable"))
+    client = get_redis()
     error: Exception = redis.ConnectionError("no Redis client")
-    for attempt in range(attempts):
+    for attempt in range(PUBLISH_ATTEMPTS):
         if attempt:
             time.sleep(PUBLISH_BACKOFF * attempt)
         try:

@@ -10,9 +10,10 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from crm_keys import redis_client
-from keys import services
+from keys import jobs, services
 from keys.api import changes, lookup
-from tests.helpers import bearer, gunicorn, own_redis, status_of, wait_for
+from keys.models import APIKey
+from tests.helpers import bearer, gunicorn, own_redis, rotated_keys_due, status_of, wait_for
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there
 
@@ -145,3 +146,22 @@ def test_a_hung_redis_costs_one_timeout_then_the_in_process_limits(
     assert statuses == [200, 200, 200, 429, 429]
     fallbacks = [r for r in caplog.records if "in-process" in r.getMessage()]
     assert len(fallbacks) == 1, [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_revoking_keys_with_redis_hung_neither_waits_nor_floods_the_log(
+    redis_of_our_own, caplog
+):
+    """The grace-end revocations need no urgent notice (the keys are refused from their grace
+    end, cached or not): one try through the circuit breaker, one warning for the outage."""
+    due = rotated_keys_due(5)
+    redis_of_our_own.hang()
+    caplog.set_level(logging.WARNING)
+    assert jobs.revoke_grace_ended()["revoked"] == 5
+    assert all(k.revoked_at is not None for k in APIKey.objects.filter(pk__in=[k.pk for k in due]))
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and not r.getMessage().startswith("key cache")
+    ]
+    assert len(warnings) == 1 and "Redis did not answer" in warnings[0], warnings
