@@ -44,6 +44,8 @@ from redis.retry import Retry
 
 from crm_keys.redis_client import get_redis, request_call
 
+from ..conf import key_settings
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "icrm:keys:changed"
@@ -295,7 +297,8 @@ def announce(public_id: str, *, path: str | None, url: str, urgent: bool, what: 
                 f"Redis did not confirm the notification ({type(exc).__name__}): processes on "
                 "this machine and any process that has lost Redis too no longer use their "
                 "cached copy, but a process on another machine that still reaches Redis may "
-                "use it until its cache entry expires"
+                f"use it for up to {key_settings.LOOKUP_CACHE_SECONDS} s "
+                "(API_KEY_LOOKUP_CACHE_SECONDS)"
             )
     if not problems:
         return True
