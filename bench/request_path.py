@@ -286,6 +286,9 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             # CPU time of this process hardly moves when other processes compete for the
             # cores; it leaves out time spent waiting on PostgreSQL or Redis.
             entry["overhead_cpu_us"] = round(cpu_medians[v.name] - cpu_medians[v.baseline], 1)
+            cpu_base = by_name[v.baseline].cpu_per_round
+            cpu_pairs = [x - y for x, y in zip(v.cpu_per_round, cpu_base, strict=False)]
+            entry["overhead_cpu_paired_us"] = round(statistics.median(cpu_pairs), 1)
         results[v.name] = entry
 
     def ratio(b: str, c: str, field: str = "overhead_us") -> float | None:
@@ -336,7 +339,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
                 "list": ratio("B-list", "C-list", f"overhead_{estimator}us"),
                 "detail_notrack": ratio("B-notrack", "C", f"overhead_{estimator}us"),
             }
-            for estimator in ("", "paired_", "min_", "cpu_")
+            for estimator in ("", "paired_", "min_", "cpu_", "cpu_paired_")
         },
         "rounds": rounds,
         "errors": errors,

@@ -133,6 +133,7 @@ def summary(results: dict[str, Any]) -> str:
                 "paired_": "round-paired (median of B_r - A_r)",
                 "min_": "best rounds (min - min)",
                 "cpu_": "CPU time of this process (medians)",
+                "cpu_paired_": "CPU time, round-paired",
             }
             variants = req["variants"]
             lines.append(

@@ -151,6 +151,9 @@ class Subscription:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._pid != os.getpid():  # forked: nothing here is ours to close or wait for
+            self._thread, self._conn = None, None
+            return
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2)
@@ -162,7 +165,7 @@ class Subscription:
         while not stop.is_set():
             conn = self._conn
             if conn is None:
-                if not self._subscribe():
+                if not self._subscribe(stop):
                     stop.wait(RECONNECT_EVERY)
                 continue
             wait = max(0.0, self._next_ping - time.monotonic())
@@ -185,7 +188,7 @@ class Subscription:
                 except Exception as exc:
                     self._drop(exc)
 
-    def _subscribe(self) -> bool:
+    def _subscribe(self, stop: threading.Event) -> bool:
         try:
             client = redis.Redis.from_url(
                 self._url,
@@ -209,6 +212,9 @@ class Subscription:
                 self._failing = True
             return False
         with self._lock:
+            if stop.is_set():  # stopped while connecting
+                conn.disconnect()
+                return False
             # Anything may have changed while this process was not listening.
             self.on_change(None)
             self._conn, self._heard_at = conn, time.monotonic()
