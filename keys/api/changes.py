@@ -2,18 +2,17 @@
 a request. Two channels; the request thread checks both before it trusts a cached record.
 
 The change file (``<var dir>/key-changes``, every process of one machine)
-    After commit, a service that changed a key makes the file one byte longer (``ftruncate``
-    under an ``flock``: a sparse file, no disk block written). Each request compares the
-    file's ``stat()`` (inode, size, change time) with what its process saw last, about a
-    microsecond, and forgets every cached record when it moved. The size only grows, so no
-    change can be missed, whatever the clock's resolution.
+    Its first 8 bytes count the changes. After commit, a service that changed a key adds one
+    (under an ``flock``, so two changes never count as one). Each process maps the file into
+    memory; each request compares the counter with what its process saw last (a memory read,
+    no system call) and forgets every cached record when it moved.
 
 Redis pub/sub (with REDIS_URL: processes on other machines)
     A watcher thread per process holds the subscription, applies each message (the public id
     that changed) and PINGs every ``PING_EVERY`` seconds. The request thread trusts the cache
     only while the subscription has answered within ``SILENCE_LIMIT`` (so a Redis that hangs,
     alive but silent, turns every process's cache off within about a second), and first
-    applies any message already waiting on the socket (a zero-timeout ``select``: no round
+    applies any message already waiting on the socket (a zero-timeout ``poll``: no round
     trip). A lost or re-established subscription empties the cache.
 
 The changing side (``announce``, after commit): grow the file, publish, and when Redis does not
@@ -29,9 +28,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import mmap
 import os
 import secrets
 import select
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,29 +60,70 @@ PUBLISH_BACKOFF = 0.1
 
 # --- the change file ------------------------------------------------------------------------
 
+COUNTER = struct.Struct("<Q")  # the file's first 8 bytes: the machine's change counter
+RECHECK_EVERY = 1.0  # seconds between checks that the mapped file is still the one at the path
 
-def file_state(path: str) -> tuple[int, int, int] | None:
-    """What the request thread compares: None when the file cannot be read (no cache then)."""
+
+class ChangeFile:
+    """This process's view of the change file: mapped into memory, so the request thread reads
+    the counter without a system call. Every ``RECHECK_EVERY`` seconds a ``stat()`` checks the
+    path still names the mapped file (a file deleted and re-created under a running app is
+    picked up then; a new file starts at a random count, so it never repeats the old one)."""
+
+    def __init__(self) -> None:
+        self._map: mmap.mmap | None = None
+        self._path = ""
+        self._ident: tuple[int, int] | None = None
+        self._checked_at = float("-inf")
+
+    def read(self, path: str) -> bytes | None:
+        """The counter as last written, or None when the file cannot be used (no cache then)."""
+        if path != self._path or time.monotonic() - self._checked_at > RECHECK_EVERY:
+            self._check(path)
+        return self._map[:8] if self._map is not None else None
+
+    def _check(self, path: str) -> None:
+        self._checked_at = time.monotonic()
+        try:
+            with contextlib.suppress(FileNotFoundError):  # (created below)
+                st = os.stat(path)
+                if path == self._path and (st.st_dev, st.st_ino) == self._ident:
+                    return
+            fd = _open_counter(path)
+            try:
+                st = os.fstat(fd)
+                mapped = mmap.mmap(fd, COUNTER.size, prot=mmap.PROT_READ)
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            self._map, self._path, self._ident = None, path, None
+            return
+        self._map, self._path, self._ident = mapped, path, (st.st_dev, st.st_ino)
+
+
+def _open_counter(path: str) -> int:
+    """The file, created if need be with a random count (under the lock, so two processes
+    creating it at once agree on it)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        st = os.stat(path)
+        if os.fstat(fd).st_size < COUNTER.size:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_size < COUNTER.size:
+                os.pwrite(fd, COUNTER.pack(secrets.randbits(64)), 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
     except OSError:
-        try:  # first use on this machine: create it (empty), then look again
-            os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o666))
-            st = os.stat(path)
-        except OSError:
-            return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
+        os.close(fd)
+        raise
+    return fd
 
 
 def bump_file(path: str) -> None:
-    """Make the file one byte longer, under an exclusive lock so concurrent bumps never collapse
-    into one. A new (empty) file starts at a random length, so a file deleted and re-created
-    never repeats a state a process saw before."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    """Count one change, under an exclusive lock so concurrent bumps never collapse into one."""
+    fd = _open_counter(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        os.ftruncate(fd, size + 1 if size else 1 + secrets.randbelow(1 << 40))
+        (count,) = COUNTER.unpack(os.pread(fd, COUNTER.size, 0))
+        os.pwrite(fd, COUNTER.pack((count + 1) % 2**64), 0)
     finally:
         os.close(fd)  # releases the lock
 
@@ -106,6 +148,7 @@ class Subscription:
         self.on_change = on_change  # a public id that changed, or None: forget everything
         self._lock = threading.Lock()  # held while reading from the connection
         self._conn: Any = None
+        self._poll: Any = None  # a poll object on the connection's socket
         self._heard_at = float("-inf")
         self._next_ping = 0.0
         self._pid: int | None = None
@@ -126,7 +169,7 @@ class Subscription:
             if conn is None:
                 return False
             try:
-                if select.select([conn._sock], [], [], 0)[0]:
+                if self._poll.poll(0):
                     self._drain(conn)
                 silent = time.monotonic() - self._heard_at
                 if silent > SILENCE_LIMIT:  # dropped for good: trusted again only afresh
@@ -142,7 +185,8 @@ class Subscription:
         # (After a fork the parent's watcher does not exist here, its lock may be held for
         # good and its connection is not ours: start afresh.)
         self._lock = threading.Lock()
-        self._conn, self._heard_at, self._url, self._pid = None, float("-inf"), url, os.getpid()
+        self._conn, self._poll, self._heard_at = None, None, float("-inf")
+        self._url, self._pid = url, os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(self._stop,), name="key-cache-subscription", daemon=True
@@ -152,7 +196,7 @@ class Subscription:
     def stop(self) -> None:
         self._stop.set()
         if self._pid != os.getpid():  # forked: nothing here is ours to close or wait for
-            self._thread, self._conn = None, None
+            self._thread, self._conn, self._poll = None, None, None
             return
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -217,6 +261,8 @@ class Subscription:
                 return False
             # Anything may have changed while this process was not listening.
             self.on_change(None)
+            self._poll = select.poll()
+            self._poll.register(conn._sock, select.POLLIN)
             self._conn, self._heard_at = conn, time.monotonic()
             self._next_ping = self._heard_at + PING_EVERY
         self._failing = False
@@ -243,7 +289,7 @@ class Subscription:
         )
 
     def _close(self) -> None:
-        conn, self._conn, self._heard_at = self._conn, None, float("-inf")
+        conn, self._conn, self._heard_at, self._poll = self._conn, None, float("-inf"), None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.disconnect()

@@ -67,13 +67,14 @@ class KeyCache:
         self._entries: dict[str, tuple[float, Any]] = {}
         self._unknown: dict[str, float] = {}
         self._generation = 0
-        self._file_seen: Any = None
-        self._config: tuple[bool, str | None, str] | None = None
+        self._file = changes.ChangeFile()
+        self._file_seen: bytes | None = None
+        self._config: tuple[bool, str, str] | None = None
         self.subscription = changes.Subscription(self.evict)
 
     # --- request path ---------------------------------------------------------------------
 
-    def config(self) -> tuple[bool, str | None, str]:
+    def config(self) -> tuple[bool, str, str]:
         """(cache on?, change file, Redis URL), worked out once per configuration."""
         if self._config is None:
             url = settings.REDIS_URL or ""
@@ -88,7 +89,7 @@ class KeyCache:
         on, path, url = self._config or self.config()
         if not on:
             return None
-        state = changes.file_state(path)  # type: ignore[arg-type]
+        state = self._file.read(path)
         if state is None:
             return None
         if state != self._file_seen:
@@ -147,7 +148,7 @@ class KeyCache:
         """Drop the subscription, the configuration and every entry (tests; settings changed)."""
         self.subscription.stop()
         self.subscription = changes.Subscription(self.evict)
-        self._config, self._file_seen = None, None
+        self._config, self._file_seen, self._file = None, None, changes.ChangeFile()
         self.clear()
 
 

@@ -174,6 +174,26 @@ def test_a_key_created_elsewhere_is_accepted_at_once(other_process, actor, monke
     assert status_of(other_process, "/api/v1/key/", generated.full_key) == 200
 
 
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_change_file_deleted_under_a_running_app_is_picked_up(
+    make_key, actor, tmp_path, settings
+):
+    """Someone deletes var/key-changes while the app runs: the next change makes a new file,
+    which every process maps within about a second (emptying its cache)."""
+    settings.REDIS_URL = ""
+    changes_file = tmp_path / "key-changes"
+    settings.API_KEYS = {**settings.API_KEYS, "CHANGES_FILE": str(changes_file)}
+    key, full = make_key({"contacts": ["view"]})
+    with gunicorn(tmp_path, **server_env()) as base:
+        for _ in range(3):
+            assert status_of(base, "/api/v1/key/", full) == 200
+        changes_file.unlink()
+        services.key_revoke(key=key, actor=actor)
+        assert wait_for(lambda: status_of(base, "/api/v1/key/", full) == 401)
+    lookup.cache.reset()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_access_log_never_holds_a_key(make_key, tmp_path, settings):
     """Part of the canary: gunicorn's access log (path, query string, status, user agent) never
