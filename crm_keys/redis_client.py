@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import redis
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +119,9 @@ def reset() -> None:
     with _lock:
         _client.cache_clear()
     request_breaker.reset()
+
+
+@receiver(setting_changed)
+def _redis_url_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "REDIS_URL":  # another Redis (tests): its own breaker
+        request_breaker.reset()

@@ -315,6 +315,7 @@ def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
     import sys
 
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)  # (a var dir of its own, for some tests)
     full_env = process_env(tmp_path, SECRET_KEY="gunicorn-test-secret", **env)
     if not full_env.get("REDIS_URL"):
         full_env.pop("REDIS_URL", None)

@@ -70,3 +70,12 @@ class KeyChangeWarningsMiddleware:
             return self.get_response(request)
         with changes.reporting_to(lambda problem: messages.warning(request, problem)):
             return self.get_response(request)
+
+
+def change_message(done: str, success: str, not_announced: list[str]) -> tuple[str, int]:
+    """The message after a change the view made itself, and its level: ``done`` and the
+    ``success`` it promises, or, when the change could not be announced, what may lag (a
+    warning, never the promise)."""
+    if not_announced:
+        return f"{done} {not_announced[0]}", messages.WARNING
+    return done + success, messages.SUCCESS

@@ -44,6 +44,7 @@ from ..services import rules
 from ..usage import insights
 from ..usage.stats import iter_hourly_rows
 from .forms import KeyGenerateForm, RevokeForm, RotateForm
+from .middleware import change_message
 from .once import FORM_EXPIRED, consume_form_nonce, issue_form_nonce, no_store
 
 __all__ = ["KeyAdminViews", "consume_form_nonce", "issue_form_nonce", "no_store"]
@@ -302,13 +303,9 @@ class KeyAdminViews:
             except services.KeyServiceError as exc:
                 error = str(exc)
             else:
-                self.message_user(  # type: ignore[attr-defined]
-                    request,
-                    " ".join(not_announced)
-                    or f"The API key “{key.name}” ({key.display_id}) was revoked. Every request "
-                    "with it is now rejected with 401 Unauthorized.",
-                    messages.WARNING if not_announced else messages.SUCCESS,
-                )
+                done = f"The API key “{key.name}” ({key.display_id}) was revoked."
+                refused = " Every request with it is now rejected with 401 Unauthorized."
+                self.message_user(request, *change_message(done, refused, not_announced))  # type: ignore[attr-defined]
                 return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
         refusal = key.revocation_refusal()
         context = self._page_context(
@@ -341,13 +338,8 @@ class KeyAdminViews:
                 except services.KeyServiceError as exc:
                     self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
             revoked = f"Revoked {done} API key{'s' if done != 1 else ''}."
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                f"{revoked} {not_announced[0]}"
-                if not_announced
-                else f"{revoked} Requests with them are now rejected with 401 Unauthorized.",
-                messages.WARNING if not_announced else messages.SUCCESS,
-            )
+            refused = " Requests with them are now rejected with 401 Unauthorized."
+            self.message_user(request, *change_message(revoked, refused, not_announced))  # type: ignore[attr-defined]
             return None
         context = self._page_context(
             request,
