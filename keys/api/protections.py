@@ -171,8 +171,13 @@ class FailureGate:
 
     def forget(self, bucket: str, public_id: str) -> None:
         with self._lock:
-            self._known_good.pop((bucket, public_id), None)
+            known = self._known_good.pop((bucket, public_id), None) is not None
             self._unpublished.discard((bucket, public_id))
+        if not known:
+            # Not known here, so nothing to take back: a refused revoked or expired key costs
+            # one Redis round trip (its failure count), not two. A shared entry another process
+            # published is dropped by the process that loads it and sees it fail.
+            return
         # On failure the entry expires; a revoked key fails its lookup anyway.
         request_call(
             "forgetting a known-good key",
