@@ -226,7 +226,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
                 call(v.environ)
     query_info = {v.name: _queries(call, v) for v in active}
 
-    counts = {"detail": per_round, "rejected": per_round, "list": max(10, per_round // 4)}
+    counts = {"detail": per_round, "rejected": per_round, "list": max(10, per_round // 2)}
     deadline = time.monotonic() + 60 * 30
     load_per_round: list[float] = []
     for r in range(rounds):
