@@ -15,9 +15,9 @@ Redis pub/sub (with REDIS_URL: processes on other machines)
     applies any message already waiting on the socket (a zero-timeout ``poll``: no round
     trip). A lost or re-established subscription empties the cache.
 
-The changing side (``announce``, after commit): grow the file, publish, and when Redis does not
-confirm the publish, retry for about a second; if it still fails, wait until every process
-that cannot hear Redis either has stopped trusting its cache, then report the problem: a
+The changing side (``announce``, after commit): count the change in the file, publish, and when
+Redis does not confirm the publish, retry for about a second; if it still fails, wait until
+every process that cannot hear Redis has stopped trusting its cache, then report the problem: a
 process on another machine that still hears Redis may keep its copy until the cache's backstop
 age. The report goes to whoever asked for it (``reporting_to``: the CLI, the admin) and to the
 log; the change itself is committed either way.
