@@ -73,8 +73,7 @@ MIDDLEWARE = [
     "crm_keys.middleware.MessageMiddleware",
     # A full key in an admin URL is redirected to its public id (before any view runs).
     "keys.admin.middleware.StripKeysFromAdminURLs",
-    # A key change the other processes could not be told about: a warning in the admin.
-    "keys.admin.middleware.KeyChangeWarningsMiddleware",
+    "keys.admin.middleware.KeyChangeWarningsMiddleware",  # a key change not announced: a warning
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out admin login into the lockout page (audit/logins.py).
     "axes.middleware.AxesMiddleware",
