@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.settings import BENCH_DB_NAME
+from bench.settings import BENCH_DB_NAME, BENCH_REDIS_DB
 
 SCOPE_CHOICES = [
     {"contacts": ["create"]},
@@ -38,6 +38,12 @@ class Fixture:
     crm_key_http_id: int
     crm_key_wrk: str  # the wrk run's own key
     crm_key_wrk_id: int
+    crm_key_wrk_list: str  # the wrk list run's own key
+    crm_key_wrk_list_id: int
+    # Well-formed keys (valid checksum) that must be refused: a public id no key has, and the
+    # valid key's public id with another secret. Their timing must not tell them apart.
+    crm_key_unknown: str
+    crm_key_wrong_secret: str
     drf_key: str  # C
     drf_key_revoked: str
     drf_key_malformed: str
@@ -64,13 +70,14 @@ def recreate_database() -> None:
 
 
 def flush_redis() -> bool:
-    """Empty Redis database 14 (only that one). Returns whether Redis is configured."""
+    """Empty the benchmark's Redis database (only that one). Returns whether Redis is configured."""
     from crm_keys.redis_client import get_redis
 
     client = get_redis()
     if client is None:
         return False
-    assert client.connection_pool.connection_kwargs.get("db") == 14, "bench uses Redis DB 14 only"
+    db = client.connection_pool.connection_kwargs.get("db")
+    assert db == BENCH_REDIS_DB, f"bench uses Redis DB {BENCH_REDIS_DB} only"
     client.flushdb()
     return True
 
@@ -183,6 +190,7 @@ def build(*, n_keys: int, n_contacts: int, seed: int = 6) -> Fixture:
     key_revoke(key=revoked.key, actor=actor, reason="bench")
     http = key_generate(name="bench HTTP", scopes=scopes, actor=actor)
     wrk = key_generate(name="bench wrk", scopes=scopes, actor=actor)
+    wrk_list = key_generate(name="bench wrk list", scopes=scopes, actor=actor)
     body = valid.full_key[: -crypto.CHECKSUM_LENGTH]
     good_sum = valid.full_key[-crypto.CHECKSUM_LENGTH :]
     bad_sum = good_sum[:-1] + ("0" if good_sum[-1] != "0" else "1")
@@ -202,6 +210,10 @@ def build(*, n_keys: int, n_contacts: int, seed: int = 6) -> Fixture:
         crm_key_http_id=http.key.pk,
         crm_key_wrk=wrk.full_key,
         crm_key_wrk_id=wrk.key.pk,
+        crm_key_wrk_list=wrk_list.full_key,
+        crm_key_wrk_list_id=wrk_list.key.pk,
+        crm_key_unknown=crypto.make_key().full,
+        crm_key_wrong_secret=crypto.make_key(public_id=valid.key.public_id).full,
         drf_key=drf_valid,
         drf_key_revoked=drf_revoked,
         # No "." separator: not a key this library could have issued.

@@ -172,25 +172,17 @@ def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: 
                 f"{load['requests_per_s']} req/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, "
                 f"non-2xx {load['non_2xx']}"
             )
-            wrk_before = usage_total([fx.crm_key_wrk_id])
+            wrk_before = {
+                "detail": usage_total([fx.crm_key_wrk_id]),
+                "list": usage_total([fx.crm_key_wrk_list_id]),
+            }
             if wrk_seconds and shutil.which("wrk"):
-                wrk_cmd = [
-                    "wrk",
-                    "-t2",
-                    f"-c{concurrency}",
-                    f"-d{wrk_seconds}s",
-                    "--timeout",
-                    "10s",
-                    "--latency",
-                    "-H",
-                    f"Authorization: Bearer {fx.crm_key_wrk}",
-                    f"http://{HOST}:{port}{path}",
-                ]
-                done = subprocess.run(
-                    wrk_cmd, capture_output=True, text=True, timeout=wrk_seconds + 60, check=False
-                )
-                result["wrk"] = {"seconds": wrk_seconds, **_parse_wrk(done.stdout)}
-                log(f"  http (wrk {wrk_seconds}s): {result['wrk']}")
+                for name, wrk_path, key in (
+                    ("wrk", path, fx.crm_key_wrk),
+                    ("wrk_list", "/api/v1/contacts/", fx.crm_key_wrk_list),
+                ):
+                    result[name] = {"path": wrk_path, **_wrk(port, wrk_path, key, wrk_seconds)}
+                    log(f"  http ({name} {wrk_seconds}s): {result[name]}")
             # Let the workers' usage shippers run, then stop them gracefully (shutdown ships
             # what is left, where the recorder does that).
             time.sleep(max(2.0, 3 * ship_interval))
@@ -211,10 +203,30 @@ def run(fx: Fixture, *, requests: int, concurrency: int, wrk_seconds: int, log: 
         f"  http: usage after flush {counted:,} of {expected:,} sent "
         f"({'exact' if counted == expected else 'NOT exact'})"
     )
-    if "wrk" in result and "completed" in result["wrk"]:
-        wrk_total = usage_total([fx.crm_key_wrk_id]) - wrk_before
-        # wrk stops on a clock: requests in flight at the stop are served (and counted) but
-        # not reported, so up to `concurrency` more than wrk's figure is correct.
-        result["wrk"]["usage_counted"] = wrk_total
-        result["wrk"]["usage_minus_reported"] = wrk_total - result["wrk"]["completed"]
+    for name, key_id in (("wrk", fx.crm_key_wrk_id), ("wrk_list", fx.crm_key_wrk_list_id)):
+        if name in result and "completed" in result[name]:
+            kind = "detail" if name == "wrk" else "list"
+            wrk_total = usage_total([key_id]) - wrk_before[kind]
+            # wrk stops on a clock: requests in flight at the stop are served (and counted)
+            # but not reported, so up to `concurrency` more than wrk's figure is correct.
+            result[name]["usage_counted"] = wrk_total
+            result[name]["usage_minus_reported"] = wrk_total - result[name]["completed"]
     return result
+
+
+def _wrk(port: int, path: str, key: str, seconds: int, concurrency: int = 16) -> dict[str, Any]:
+    """One wrk run (2 threads) against ``path`` with ``key``; its parsed figures."""
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {key}",
+        f"http://{HOST}:{port}{path}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    return {"seconds": seconds, **_parse_wrk(done.stdout)}

@@ -4,6 +4,7 @@ requests, and the pyinstrument profile of B."""
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -141,6 +142,22 @@ def variants(fx: Fixture) -> list[Variant]:
             None,
         ),
         Variant(
+            "B-unknown",
+            "crm-keys, unknown public id -> 401",
+            "rejected",
+            make_environ(detail_b, headers={"Authorization": f"Bearer {fx.crm_key_unknown}"}),
+            401,
+            None,
+        ),
+        Variant(
+            "B-wrongsecret",
+            "crm-keys, known id, wrong secret -> 401",
+            "rejected",
+            make_environ(detail_b, headers={"Authorization": f"Bearer {fx.crm_key_wrong_secret}"}),
+            401,
+            None,
+        ),
+        Variant(
             "C-malformed",
             "HasAPIKey, malformed key -> 403",
             "rejected",
@@ -209,9 +226,11 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
                 call(v.environ)
     query_info = {v.name: _queries(call, v) for v in active}
 
-    counts = {"detail": per_round, "rejected": per_round, "list": max(10, per_round // 4)}
+    counts = {"detail": per_round, "rejected": per_round, "list": max(10, per_round // 2)}
     deadline = time.monotonic() + 60 * 30
+    load_per_round: list[float] = []
     for r in range(rounds):
+        load_per_round.append(os.getloadavg()[0])
         for v in active:
             n = counts[v.group]
             bad = 0
@@ -229,7 +248,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             v.per_round.append(elapsed / n / 1000)
             v.cpu_per_round.append(cpu / n / 1000)
         log(
-            f"  round {r + 1}/{rounds}: "
+            f"  round {r + 1}/{rounds} (load {load_per_round[-1]:.2f}): "
             + " ".join(f"{v.name}={v.per_round[-1]:.0f}" for v in active)
         )
         if time.monotonic() > deadline:
@@ -267,6 +286,9 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
             # CPU time of this process hardly moves when other processes compete for the
             # cores; it leaves out time spent waiting on PostgreSQL or Redis.
             entry["overhead_cpu_us"] = round(cpu_medians[v.name] - cpu_medians[v.baseline], 1)
+            cpu_base = by_name[v.baseline].cpu_per_round
+            cpu_pairs = [x - y for x, y in zip(v.cpu_per_round, cpu_base, strict=False)]
+            entry["overhead_cpu_paired_us"] = round(statistics.median(cpu_pairs), 1)
         results[v.name] = entry
 
     def ratio(b: str, c: str, field: str = "overhead_us") -> float | None:
@@ -281,8 +303,28 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
         without = results.get("B-nocallers", {}).get(field)
         return None if with_it is None or without is None else round(with_it - without, 1)
 
+    unknown, wrong = by_name.get("B-unknown"), by_name.get("B-wrongsecret")
+    unknown_minus_wrong = (
+        round(
+            statistics.median(
+                x - y for x, y in zip(unknown.per_round, wrong.per_round, strict=False)
+            ),
+            1,
+        )
+        if unknown and wrong
+        else None
+    )
     return {
         "variants": results,
+        "unknown_minus_wrong_secret_paired_us": unknown_minus_wrong,
+        # The 1-minute load average at the start of each round: other processes on the
+        # machine move every figure above.
+        "load_average": {
+            "min": round(min(load_per_round), 2),
+            "median": round(statistics.median(load_per_round), 2),
+            "max": round(max(load_per_round), 2),
+            "per_round": [round(x, 2) for x in load_per_round],
+        },
         # What recording each key's client and errors adds to B (B minus B-nocallers).
         "callers_cost_us": {
             estimator or "median": cost(f"overhead_{estimator}us")
@@ -297,7 +339,7 @@ def run(app: Any, fx: Fixture, *, rounds: int, per_round: int, log: Callable[[st
                 "list": ratio("B-list", "C-list", f"overhead_{estimator}us"),
                 "detail_notrack": ratio("B-notrack", "C", f"overhead_{estimator}us"),
             }
-            for estimator in ("", "paired_", "min_", "cpu_")
+            for estimator in ("", "paired_", "min_", "cpu_", "cpu_paired_")
         },
         "rounds": rounds,
         "errors": errors,

@@ -95,6 +95,11 @@ def summary(results: dict[str, Any]) -> str:
             f"## {backend}: {res.get('database', '?')}, Redis {'on' if res.get('redis') else 'off'}, "
             f"CONN_MAX_AGE={res.get('conn_max_age')}, data {res.get('data')}"
         )
+        if sections:
+            lines.append(
+                "load average (1 min) at the start -> end of each section: "
+                + ", ".join(f"{name} {load_note(sec)[13:]}" for name, sec in sections.items())
+            )
         req = sections.get("requests")
         if req and "variants" in req:
             lines.append(
@@ -112,10 +117,11 @@ def summary(results: dict[str, Any]) -> str:
                     f"{v['queries']:>8} {fmt(v.get('postgres_statements'), 'd'):>3} "
                     f"{v['redis_round_trips']:>6}"
                 )
+            load = req.get("load_average") or {}
             lines.append(
-                f"(B-A)/(C-A): detail {fmt(req.get('ratio_detail'), '.2f')}, "
-                f"list {fmt(req.get('ratio_list'), '.2f')}, "
-                f"detail without tracking {fmt(req.get('ratio_detail_notrack'), '.2f')}  (target ≤ 0.50)"
+                "(B-A)/(C-A), target ≤ 0.20; B-A and C-A in µs, from the same rounds; load "
+                f"average over the rounds min/median/max {fmt(load.get('min'), '.2f')} / "
+                f"{fmt(load.get('median'), '.2f')} / {fmt(load.get('max'), '.2f')}"
             )
             if req.get("callers_cost_us"):
                 lines.append(
@@ -123,16 +129,40 @@ def summary(results: dict[str, Any]) -> str:
                     + ", ".join(f"{k} {fmt(v, '+.1f')}" for k, v in req["callers_cost_us"].items())
                 )
             names = {
+                "": "medians (B - A of the medians)",
                 "paired_": "round-paired (median of B_r - A_r)",
                 "min_": "best rounds (min - min)",
                 "cpu_": "CPU time of this process (medians)",
+                "cpu_paired_": "CPU time, round-paired",
             }
+            variants = req["variants"]
+            lines.append(
+                f"  {'estimator':<38} {'detail B-A':>10} {'C-A':>6} {'ratio':>6}   "
+                f"{'list B-A':>8} {'C-A':>6} {'ratio':>6}   {'no-tracking ratio':>17}"
+            )
             for estimator, ratios in req.get("ratios", {}).items():
-                if estimator in names:
-                    lines.append(
-                        f"  same, {names[estimator]}: "
-                        + ", ".join(f"{k} {fmt(v, '.2f')}" for k, v in ratios.items())
-                    )
+                if estimator not in names:
+                    continue
+                field = f"overhead_{estimator}us"
+
+                def over(name: str, field: str = field, variants: dict = variants) -> Any:
+                    return variants.get(name, {}).get(field)
+
+                lines.append(
+                    f"  {names[estimator]:<38} {fmt(over('B'), '+,.0f'):>10} "
+                    f"{fmt(over('C'), '+,.0f'):>6} {fmt(ratios.get('detail'), '.2f'):>6}   "
+                    f"{fmt(over('B-list'), '+,.0f'):>8} {fmt(over('C-list'), '+,.0f'):>6} "
+                    f"{fmt(ratios.get('list'), '.2f'):>6}   "
+                    f"{fmt(ratios.get('detail_notrack'), '.2f'):>17}"
+                )
+            unknown, wrong = variants.get("B-unknown"), variants.get("B-wrongsecret")
+            if unknown and wrong:
+                lines.append(
+                    "timing of two refusals (401): unknown public id "
+                    f"{fmt(unknown['median_us'])} µs, known id with a wrong secret "
+                    f"{fmt(wrong['median_us'])} µs (medians; round-paired difference "
+                    f"{fmt(req.get('unknown_minus_wrong_secret_paired_us'), '+,.1f')} µs)"
+                )
             if req.get("errors"):
                 lines.append(f"errors: {req['errors']}")
         prof = sections.get("profile")
@@ -191,16 +221,48 @@ def summary(results: dict[str, Any]) -> str:
                     f"p99 {pc['p99_ms']} ms, non-2xx {pc['non_2xx']}, usage exact: "
                     f"{http.get('usage_exact', http.get('usage_check'))}"
                 )
-            wrk = http.get("wrk")
-            if wrk:
-                lines.append(
-                    f"HTTP load (wrk {wrk.get('seconds')}s): {wrk.get('requests_per_s')} req/s, "
-                    f"p50 {wrk.get('p50_ms')} ms, p99 {wrk.get('p99_ms')} ms, non-2xx "
-                    f"{wrk.get('non_2xx')}, usage - reported {wrk.get('usage_minus_reported')}"
-                )
+            for name, what in (("wrk", "detail"), ("wrk_list", "list of 50")):
+                wrk = http.get(name)
+                if wrk:
+                    lines.append(
+                        f"HTTP load (wrk {wrk.get('seconds')}s, {what}): "
+                        f"{wrk.get('requests_per_s')} req/s, p50 {wrk.get('p50_ms')} ms, "
+                        f"p99 {wrk.get('p99_ms')} ms, non-2xx {wrk.get('non_2xx')}, "
+                        f"usage - reported {wrk.get('usage_minus_reported')}"
+                    )
             if http.get("error"):
                 lines.append(f"HTTP load: {http['error']}")
+        hung = sections.get("hungredis")
+        if hung:
+            if hung.get("available"):
+                for state in ("healthy", "hung"):
+                    for name, what in (("limited", "rate-limited key"), ("plain", "plain key")):
+                        w = hung.get(f"{state}_{name}") or {}
+                        lines.append(
+                            f"Redis {state} (wrk {w.get('seconds')}s, {what}): "
+                            f"{w.get('requests_per_s')} req/s, p50 {w.get('p50_ms')} ms, "
+                            f"p99 {w.get('p99_ms')} ms, non-2xx {w.get('non_2xx')}"
+                        )
+                for where in ("same", "other"):
+                    r = hung.get(f"revoke_{where}_machine") or {}
+                    lines.append(
+                        f"revoke with Redis hung, CLI on the {where} machine: returned after "
+                        f"{r.get('cli_seconds')} s (exit {r.get('cli_exit_status')}); "
+                        f"{r.get('stale_200_after_cli_returned')} of "
+                        f"{r.get('requests_after_cli_returned')} requests sent after it were "
+                        "served (stale)"
+                    )
+            else:
+                lines.append(
+                    f"hung Redis: not available ({hung.get('reason') or hung.get('error')})"
+                )
     return "\n".join(lines)
+
+
+def load_note(section: dict[str, Any]) -> str:
+    before = (section.get("load_average_before") or [None])[0]
+    after = (section.get("load_average_after") or [None])[0]
+    return f"load average {fmt(before, '.2f')} -> {fmt(after, '.2f')}"
 
 
 def main() -> int:

@@ -4,7 +4,8 @@ authentication and behind ``HasAPIKey``.
 
 The database is the benchmark's own: ``var/bench/bench.sqlite3`` by default, or the PostgreSQL
 database ``crm_keys_bench`` on the server named by DATABASE_URL (BENCH_BACKEND=postgres). Redis,
-when REDIS_URL is set, is always database 14 (the only one the benchmark flushes).
+when REDIS_URL is set, is always database 14 (the only one the benchmark flushes). BENCH_DB_NAME and
+BENCH_REDIS_DB move them, so two checkouts on one machine can run the benchmark at once.
 """
 
 import os
@@ -12,8 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB_NAME = "crm_keys_bench"
-BENCH_REDIS_DB = 14
+# Overridable so benchmarks of several checkouts on one machine do not drop each other's data.
+BENCH_DB_NAME = os.environ.get("BENCH_DB_NAME", "crm_keys_bench")
+BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "14"))
 
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
 os.environ.setdefault("API_KEY_PEPPER", "bench-pepper")

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("requests", "profile", "admin", "grace", "flush", "http")
+SECTIONS = ("requests", "profile", "admin", "grace", "flush", "http", "hungredis")
 
 FULL = {
     "keys": 10_000,
     "contacts": 1_000,
-    "rounds": 30,
-    "per_round": 200,
+    # Many short rounds: on a shared machine a burst of other work then spoils a few rounds of
+    # every variant alike instead of one variant's long block.
+    "rounds": 120,
+    "per_round": 50,
     "profile_requests": 3_000,
     "busy_keys": 250,
     "days": 90,
@@ -33,13 +35,14 @@ FULL = {
     "http_requests": 20_000,
     "http_concurrency": 16,
     "wrk_seconds": 10,
+    "hung_seconds": 10,
 }
 QUICK = {
     **FULL,
     "keys": 1_000,
     "contacts": 200,
-    "rounds": 3,
-    "per_round": 100,
+    "rounds": 6,
+    "per_round": 50,
     "profile_requests": 300,
     "busy_keys": 20,
     "days": 7,
@@ -49,6 +52,7 @@ QUICK = {
     "flush_keys": 200,
     "http_requests": 1_000,
     "wrk_seconds": 2,
+    "hung_seconds": 3,
 }
 
 
@@ -71,7 +75,7 @@ def main() -> int:
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
 
-    from bench import data, http_load, jobs, request_path
+    from bench import data, faults, http_load, jobs, request_path
 
     cfg = QUICK if args.quick else FULL
     backend = os.environ.get("BENCH_BACKEND", "sqlite")
@@ -101,7 +105,8 @@ def main() -> int:
 
     sections = [s for s in SECTIONS if s in args.only] if args.only else list(SECTIONS)
     for section in sections:
-        log(f"[{backend}] section {section} (load average {os.getloadavg()[0]:.2f})")
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        log(f"[{backend}] section {section} (load average {load_before[0]:.2f})")
         t0 = time.perf_counter()
         try:
             if section == "requests":
@@ -126,6 +131,8 @@ def main() -> int:
                 res = jobs.flush(
                     fx, requests=cfg["flush_requests"], keys=cfg["flush_keys"], log=log
                 )
+            elif section == "hungredis":
+                res = faults.run(fx, seconds=cfg["hung_seconds"], log=log)
             else:
                 res = http_load.run(
                     fx,
@@ -139,6 +146,7 @@ def main() -> int:
             res = {"available": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
         res["section_seconds"] = round(time.perf_counter() - t0, 1)
         # Other processes on the machine distort every figure; say how busy it was.
+        res["load_average_before"] = load_before
         res["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         out["sections"][section] = res
         save()

@@ -63,15 +63,17 @@ MIDDLEWARE = [
     # Serves admin and Swagger UI static files in production without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "keys.api.middleware.APIResponseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, minus the work for API requests, which use no session, user or messages.
+    "crm_keys.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm_keys.middleware.AuthenticationMiddleware",
     # Admin query parameters with NUL or of absurd length: a clear 400 before any view.
     "crm_keys.adminguard.AdminQueryGuardMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "crm_keys.middleware.MessageMiddleware",
     # A full key in an admin URL is redirected to its public id (before any view runs).
     "keys.admin.middleware.StripKeysFromAdminURLs",
+    "keys.admin.middleware.KeyChangeWarningsMiddleware",  # a key change not announced: a warning
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out admin login into the lockout page (audit/logins.py).
     "axes.middleware.AxesMiddleware",
@@ -224,7 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "crm.filters.FilterBackend",  # django-filter's, skipped when no filter is named
         "crm.filters.SearchFilter",
         "crm.filters.OrderingFilter",
     ],

@@ -19,14 +19,20 @@ from .settings import DATABASES, REDIS_URL, VAR_DIR
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
-# Tests send many bad keys from 127.0.0.1; the brute-force tests lower this themselves.
-# No background usage shipper: tests ship explicitly (the shipper's own test turns it on), so
-# no thread writes into the test database behind a test's back.
-API_KEYS = {**API_KEYS, "AUTH_FAILURES_PER_MINUTE": 100_000, "USAGE_SHIP_INTERVAL": 0}  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # the test run's own folder goes inside it
 _run_dir = Path(tempfile.mkdtemp(prefix=f"crm-keys-test-{os.getpid()}-", dir=VAR_DIR))
+# Tests send many bad keys from 127.0.0.1; the brute-force tests lower this themselves.
+# No background usage shipper: tests ship explicitly (the shipper's own test turns it on), so
+# no thread writes into the test database behind a test's back.
+# The key-change file of this test run: other suites on the machine have their own.
+API_KEYS = {
+    **API_KEYS,  # noqa: F405
+    "AUTH_FAILURES_PER_MINUTE": 100_000,
+    "USAGE_SHIP_INTERVAL": 0,
+    "CHANGES_FILE": str(_run_dir / "key-changes"),
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(_run_dir / "test-db.sqlite3")}
 if not REDIS_URL:  # the folders are made by KeysConfig.ready()

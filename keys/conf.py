@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     # In-process cache of key records on the request path, and the backstop age of an entry.
     "LOOKUP_CACHE": True,
     "LOOKUP_CACHE_SECONDS": 30,
+    # The file every process of this machine watches for key changes ("": <var dir>/key-changes).
+    "CHANGES_FILE": "",
     # Failed authentications per client IP per minute before that IP gets 429.
     "AUTH_FAILURES_PER_MINUTE": 30,
     # Without Redis: the SQLite file through which this machine's processes share rate-limit

@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import shutil
+import signal
 import socket
 import time
 import urllib.error
@@ -313,12 +315,14 @@ def gunicorn(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[str]:
     import sys
 
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)  # (a var dir of its own, for some tests)
     full_env = process_env(tmp_path, SECRET_KEY="gunicorn-test-secret", **env)
     if not full_env.get("REDIS_URL"):
         full_env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "gunicorn", "crm_keys.wsgi", "-w", str(workers)]
     command += ["-b", f"127.0.0.1:{port}", "--error-logfile", str(tmp_path / "error.log")]
     command += ["--no-control-socket"]  # never take over another instance's (see README)
+    command += ["--access-logfile", str(tmp_path / "access.log")]
     server = subprocess.Popen(
         command, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -363,3 +367,63 @@ def http(
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def status_of(base: str, path: str, key: str) -> int:
+    return call_api(base, path, key)[0]
+
+
+# --- a Redis of the test's own ------------------------------------------------------------------
+
+
+class OwnRedis:
+    """A redis-server of the test's own (never the shared one): it may be paused."""
+
+    def __init__(self, server: Any, port: int) -> None:
+        self.server = server
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.hung = False
+
+    def hang(self) -> None:
+        """Alive but not answering: the process is stopped, its connections stay open."""
+        os.kill(self.server.pid, signal.SIGSTOP)
+        self.hung = True
+
+    def resume(self) -> None:
+        os.kill(self.server.pid, signal.SIGCONT)
+        self.hung = False
+
+
+@contextlib.contextmanager
+def own_redis(folder: Path) -> Iterator[OwnRedis]:
+    import subprocess
+
+    import redis
+
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [
+            *(shutil.which("redis-server") or "redis-server", "--port", str(port)),
+            *("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    own = OwnRedis(server, port)
+    client = redis.Redis.from_url(own.url, socket_timeout=1)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    assert wait_for(answers), "redis-server did not start"
+    try:
+        yield own
+    finally:
+        if own.hung:
+            own.resume()
+        server.terminate()
+        server.wait(timeout=10)

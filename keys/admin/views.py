@@ -37,12 +37,14 @@ from audit.actors import Actor
 from crm_keys.csvstream import csv_lines
 
 from .. import crypto, services
+from ..api import changes
 from ..models import APIKey
 from ..scopes import describe
 from ..services import rules
 from ..usage import insights
 from ..usage.stats import iter_hourly_rows
 from .forms import KeyGenerateForm, RevokeForm, RotateForm
+from .middleware import change_message
 from .once import FORM_EXPIRED, consume_form_nonce, issue_form_nonce, no_store
 
 __all__ = ["KeyAdminViews", "consume_form_nonce", "issue_form_nonce", "no_store"]
@@ -293,19 +295,17 @@ class KeyAdminViews:
         error = ""
         form = RevokeForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
+            not_announced: list[str] = []  # said instead of the success (keys.api.changes)
+            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
             try:
-                services.key_revoke(
-                    key=key, actor=Actor.from_request(request), reason=form.cleaned_data["reason"]
-                )
+                with changes.reporting_to(not_announced.append):
+                    services.key_revoke(key=key, actor=actor, reason=reason)
             except services.KeyServiceError as exc:
                 error = str(exc)
             else:
-                self.message_user(  # type: ignore[attr-defined]
-                    request,
-                    f"The API key “{key.name}” ({key.display_id}) was revoked. Every request "
-                    "with it is now rejected with 401 Unauthorized.",
-                    messages.SUCCESS,
-                )
+                done = f"The API key “{key.name}” ({key.display_id}) was revoked."
+                refused = " Every request with it is now rejected with 401 Unauthorized."
+                self.message_user(request, *change_message(done, refused, not_announced))  # type: ignore[attr-defined]
                 return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
         refusal = key.revocation_refusal()
         context = self._page_context(
@@ -327,20 +327,19 @@ class KeyAdminViews:
         revocable = [k for k in keys if k.revocation_refusal(now) is None]
         form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
         if request.POST.get("post") == "yes" and form.is_valid():
-            actor = Actor.from_request(request)
+            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
             done = 0
+            not_announced: list[str] = []
             for key in revocable:
                 try:
-                    services.key_revoke(key=key, actor=actor, reason=form.cleaned_data["reason"])
+                    with changes.reporting_to(not_announced.append):
+                        services.key_revoke(key=key, actor=actor, reason=reason)
                     done += 1
                 except services.KeyServiceError as exc:
                     self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                f"Revoked {done} API key{'s' if done != 1 else ''}. "
-                "Requests with them are now rejected with 401 Unauthorized.",
-                messages.SUCCESS,
-            )
+            revoked = f"Revoked {done} API key{'s' if done != 1 else ''}."
+            refused = " Requests with them are now rejected with 401 Unauthorized."
+            self.message_user(request, *change_message(revoked, refused, not_announced))  # type: ignore[attr-defined]
             return None
         context = self._page_context(
             request,

@@ -3,26 +3,26 @@ APIKey without the ORM's per-request cost, and an in-process cache of those rows
 integration's requests cost no database round trip.
 
 The cache puts safety first, because a stale entry would let a revoked key in:
-- It is on only with Redis (``LOOKUP_CACHE`` and REDIS_URL): every process subscribes
-  to the ``icrm:keys:changed`` channel and, before each cache read, applies the messages that
-  have arrived (a non-blocking socket read on the request thread: no round trip).
-- Every service that changes a key evicts it in its own process at once and, after commit,
-  publishes its public id, so the other processes evict it before their next request.
-- While the process is not subscribed (starting, Redis down, retrying) the cache is not
-  used at all: requests go to the database. On (re)subscribing the cache starts empty, since
-  messages may have been missed.
-- An entry loaded while an invalidation arrived is not stored (generation check), and no entry
-  lives longer than ``LOOKUP_CACHE_SECONDS`` (a backstop for changes made outside the
-  services, e.g. by hand in SQL).
+- Before each read, ``sync`` applies every change other processes have announced
+  (``changes``: the change file of this machine, and Redis pub/sub for other machines) and
+  says whether the cache may be used at all. It is used when nothing can change a key behind
+  its back: on SQLite (one machine: the change file reaches every process) or with Redis
+  while the subscription answers. PostgreSQL without Redis may serve several machines that
+  nothing would tell: no cache there.
+- Every service that changes a key calls ``key_changed``: evicted here at once, announced to
+  every process after commit.
+- Unknown public ids are cached too (bounded), so a probe of a real id and of a made-up one
+  cost the same; a key created with an id drops its entry everywhere.
+- An entry loaded while a change arrived is not stored (generation check), and no entry lives
+  longer than ``LOOKUP_CACHE_SECONDS`` (a backstop for changes made outside the services,
+  e.g. by hand in SQL).
 Expiry and grace ends need no invalidation: status is computed from the cached timestamps on
 every request.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import threading
 import time
@@ -30,17 +30,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import redis
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.base import ModelState
-
-from crm_keys.redis_client import get_redis
+from django.dispatch import receiver
 
 from ..conf import key_settings
 from ..models import APIKey
-
-logger = logging.getLogger(__name__)
+from . import changes
 
 # Columns the request path needs; everything else on the key loads lazily if ever touched.
 LOOKUP_FIELDS = (
@@ -58,103 +56,77 @@ LOOKUP_FIELDS = (
 )
 _DATETIME_FIELDS = frozenset({"expires_at", "revoked_at", "grace_ends_at"})
 
-CHANNEL = "icrm:keys:changed"
 MAX_ENTRIES = 50_000
+MAX_UNKNOWN = 10_000  # unknown ids, bounded apart so a flood of them never evicts real keys
+UNKNOWN = object()  # the cached value of a public id no key has
 
 
 class KeyCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # guards the entries
-        self._sync_lock = threading.Lock()  # guards the subscription
         self._entries: dict[str, tuple[float, Any]] = {}
+        self._unknown: dict[str, float] = {}
         self._generation = 0
-        self._pubsub: Any = None
-        self._pid: int | None = None
-        self._retry_at = 0.0
+        self._file = changes.ChangeFile()
+        self._file_seen: bytes | None = None
+        self._config: tuple[bool, str, str] | None = None
+        self.subscription = changes.Subscription(self.evict)
 
     # --- request path ---------------------------------------------------------------------
 
-    def enabled(self) -> bool:
-        return bool(key_settings.LOOKUP_CACHE) and bool(settings.REDIS_URL)
+    def config(self) -> tuple[bool, str, str]:
+        """(cache on?, change file, Redis URL), worked out once per configuration."""
+        if self._config is None:
+            url = settings.REDIS_URL or ""
+            sqlite = connections[DEFAULT_DB_ALIAS].vendor == "sqlite"
+            path = key_settings.CHANGES_FILE or os.path.join(settings.VAR_DIR, "key-changes")
+            self._config = (bool(key_settings.LOOKUP_CACHE) and (sqlite or bool(url)), path, url)
+        return self._config
+
+    def sync(self) -> int | None:
+        """Apply every change announced to this process. Returns the generation to store
+        entries under, or None when the cache may not be used now."""
+        on, path, url = self._config or self.config()
+        if not on:
+            return None
+        state = self._file.read(path)
+        if state is None:
+            return None
+        if state != self._file_seen:
+            self.evict(None)
+            self._file_seen = state
+        if url and not self.subscription.listening(url):
+            return None
+        return self._generation
 
     def get(self, public_id: str) -> Any | None:
-        if not self.enabled() or not self._sync():
-            return None
+        """The cached row, UNKNOWN, or None (not cached). Call after ``sync``."""
         entry = self._entries.get(public_id)
-        if entry is None:
-            return None
-        stored_at, value = entry
+        if entry is not None:
+            stored_at, value = entry
+        else:
+            stored_at = self._unknown.get(public_id)
+            if stored_at is None:
+                return None
+            value = UNKNOWN
         if time.monotonic() - stored_at > key_settings.LOOKUP_CACHE_SECONDS:
             return None
         return value
 
-    def generation(self) -> int:
-        return self._generation
-
     def put(self, public_id: str, value: Any, generation: int) -> None:
-        """Store what was loaded, unless an invalidation arrived since ``generation``."""
-        if self._pubsub is None:
-            return
+        """Store what was loaded, unless a change arrived since ``generation``."""
         with self._lock:
             if generation != self._generation:
                 return
+            now = time.monotonic()
+            if value is UNKNOWN:
+                if len(self._unknown) >= MAX_UNKNOWN:
+                    del self._unknown[next(iter(self._unknown))]  # the oldest
+                self._unknown[public_id] = now
+                return
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[public_id] = (time.monotonic(), value)
-
-    def _sync(self) -> bool:
-        """Apply every invalidation that has reached this process; True when the cache may be
-        used. Runs on the request thread itself (a non-blocking read of the subscription
-        socket, no round trip), so a message that arrived before the request started is always
-        applied before the request looks at the cache."""
-        with self._sync_lock:
-            if self._pid != os.getpid():  # a forked worker must open its own subscription
-                self._pid, self._pubsub, self._retry_at = os.getpid(), None, 0.0
-                self.clear()
-            if self._pubsub is None and not self._subscribe():
-                return False
-            try:
-                while True:
-                    message = self._pubsub.get_message(timeout=0)
-                    if message is None:
-                        return True
-                    if message["type"] == "message":
-                        data = message["data"]
-                        self.evict(data.decode() if data != b"*" else None)
-            except Exception as exc:  # any failure: stop using the cache, resubscribe later
-                self._drop(exc)
-                return False
-
-    def _subscribe(self) -> bool:
-        if time.monotonic() < self._retry_at:
-            return False
-        try:
-            client = redis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_connect_timeout=0.25,
-                socket_timeout=0.25,
-                health_check_interval=15,
-            )
-            pubsub = client.pubsub()
-            pubsub.subscribe(CHANNEL)
-            confirmation = pubsub.get_message(timeout=0.25)
-            if confirmation is None or confirmation["type"] != "subscribe":
-                raise redis.ConnectionError("no subscription confirmation")
-        except Exception as exc:  # Redis down or slow: the database serves every lookup
-            self._drop(exc)
-            return False
-        self.clear()  # anything could have changed while we were not subscribed
-        self._pubsub = pubsub
-        return True
-
-    def _drop(self, exc: Exception) -> None:
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail too
-                self._pubsub.close()
-        self._pubsub = None
-        self._retry_at = time.monotonic() + 5
-        self.clear()
-        logger.warning("key cache off (%s): lookups go to the database", type(exc).__name__)
+            self._entries[public_id] = (now, value)
 
     # --- invalidation ---------------------------------------------------------------------
 
@@ -164,44 +136,43 @@ class KeyCache:
             self._generation += 1
             if public_id is None:
                 self._entries.clear()
+                self._unknown.clear()
             else:
                 self._entries.pop(public_id, None)
+                self._unknown.pop(public_id, None)
 
     def clear(self) -> None:
         self.evict(None)
 
     def reset(self) -> None:
-        """Drop the subscription and every entry (the next use subscribes afresh)."""
-        with self._sync_lock:
-            if self._pubsub is not None:
-                with contextlib.suppress(Exception):
-                    self._pubsub.close()
-            self._pubsub, self._retry_at = None, 0.0
-            self.clear()
+        """Drop the subscription, the configuration and every entry (tests; settings changed)."""
+        self.subscription.stop()
+        self.subscription = changes.Subscription(self.evict)
+        self._config, self._file_seen, self._file = None, None, changes.ChangeFile()
+        self.clear()
 
 
 cache = KeyCache()
 
 
-def key_changed(public_id: str) -> None:
-    """Call from every service that changes a key: evict here now, and everywhere after commit."""
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("REDIS_URL", "API_KEYS", "DATABASES", "VAR_DIR"):
+        cache.reset()
+
+
+def key_changed(public_id: str, *, urgent: bool = True, what: str = "change") -> None:
+    """Call from every service that changes (or creates) a key: evicted here now, announced to
+    every process after commit. ``urgent`` for a change that takes rights away (see
+    ``changes.announce``); ``what`` names it in a report."""
     cache.evict(public_id)
 
-    def publish() -> None:
+    def announce() -> None:
         cache.evict(public_id)
-        client = get_redis()
-        if client is None:
-            return
-        try:
-            client.publish(CHANNEL, public_id)
-        except redis.RedisError as exc:
-            logger.warning(
-                "could not publish a key change (%s); other processes drop it within %ss",
-                type(exc).__name__,
-                key_settings.LOOKUP_CACHE_SECONDS,
-            )
+        _on, path, url = cache.config()
+        changes.announce(public_id, path=path, url=url, urgent=urgent, what=what)
 
-    transaction.on_commit(publish)
+    transaction.on_commit(announce)
 
 
 # --- the lookup ---------------------------------------------------------------------------
@@ -231,15 +202,16 @@ def _aware(value: Any) -> Any:
 
 def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
     """The key (with its replacement's public id) by its indexed public id: from the in-process
-    cache when it is on and fresh, else the single query of the request path.
+    cache when it may be used and is fresh, else the single query of the request path.
     Returns an APIKey whose other fields load lazily if ever touched."""
-    cached = cache.get(public_id)
+    generation = cache.sync()
+    cached = cache.get(public_id) if generation is not None else None
     if cached is None:
-        generation = cache.generation()
-        cached = _load(public_id, using)
-        if cached is None:
-            return None
-        cache.put(public_id, cached, generation)
+        cached = _load(public_id, using) or UNKNOWN
+        if generation is not None:
+            cache.put(public_id, cached, generation)
+    if cached is UNKNOWN:
+        return None
     values, replacement_public_id = cached
     key = _hydrate(using, values)
     if values["replaced_by_id"] is not None:

@@ -13,12 +13,12 @@ The counters are fixed windows. With Redis a counter is one atomic Lua call (INC
 every process shares it and 50 concurrent requests at limit 10 let at most 10 through. Without
 Redis (or when Redis does not answer) the processes of one machine share a counters file
 (``counters``); if that file cannot be used, an in-process counter under a lock counts for this
-process alone.
+process alone. After a Redis failure the circuit breaker of ``crm_keys.redis_client`` keeps the
+requests off Redis for a few seconds instead of each waiting on it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -32,7 +32,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import PermissionDenied, Throttled
 
 from crm_keys.net import limiter_bucket
-from crm_keys.redis_client import get_redis
+from crm_keys.redis_client import get_redis, request_call
 
 from .. import crypto, netrules
 from ..conf import key_settings
@@ -86,14 +86,12 @@ def count_hit(bucket: str, window: int = 60) -> tuple[int, int]:
     now = time.time()
     window_id = int(now // window)
     retry_after = max(1, int(window - (now % window)) + 1)
-    client = get_redis()
-    if client is not None:
-        try:
-            return int(
-                client.eval(_LUA_HIT, 1, f"icrm:rl:{bucket}:{window_id}", window + 1)
-            ), retry_after
-        except redis.RedisError as exc:
-            logger.warning("rate limit falls back to this machine's counters: %r", exc)
+    count = request_call(
+        "a rate-limit count",
+        lambda client: int(client.eval(_LUA_HIT, 1, f"icrm:rl:{bucket}:{window_id}", window + 1)),
+    )
+    if count is not None:
+        return count, retry_after
     try:
         return counters.machine.hit(bucket, window_id, window), retry_after
     except sqlite3.Error as exc:
@@ -173,13 +171,18 @@ class FailureGate:
 
     def forget(self, bucket: str, public_id: str) -> None:
         with self._lock:
-            self._known_good.pop((bucket, public_id), None)
+            known = self._known_good.pop((bucket, public_id), None) is not None
             self._unpublished.discard((bucket, public_id))
-        client = get_redis()
-        if client is not None:
-            # On failure the entry expires; a revoked key fails its lookup anyway.
-            with contextlib.suppress(redis.RedisError):
-                client.hdel(f"icrm:authok:{bucket}", public_id)
+        if not known:
+            # Not known here, so nothing to take back: a refused revoked or expired key costs
+            # one Redis round trip (its failure count), not two. A shared entry another process
+            # published is dropped by the process that loads it and sees it fail.
+            return
+        # On failure the entry expires; a revoked key fails its lookup anyway.
+        request_call(
+            "forgetting a known-good key",
+            lambda client: client.hdel(f"icrm:authok:{bucket}", public_id),
+        )
 
     def publish_known_good(self, *, final: bool = False) -> None:
         """Off the request path (the usage shipper's hook): share what this process learned."""
@@ -203,12 +206,10 @@ class FailureGate:
     def _load_shared(self, bucket: str) -> None:
         """Once per throttling of an address in this process: the keys other processes have
         seen work from it (one round trip, on the failure that started the throttle)."""
-        client = get_redis()
-        if client is None:
-            return
-        try:
-            shared = client.hgetall(f"icrm:authok:{bucket}")
-        except redis.RedisError:
+        shared = request_call(
+            "loading known-good keys", lambda client: client.hgetall(f"icrm:authok:{bucket}")
+        )
+        if not shared:
             return
         with self._lock:
             for public_id, tag in list(shared.items())[:1000]:

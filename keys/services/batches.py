@@ -47,7 +47,8 @@ def keys_revoke_grace_ended(
         key.revoked_by_label = GRACE_ENDED_LABEL
         key.revoke_reason = GRACE_ENDED_REASON
         key.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
-        key_changed(key.public_id)
+        # Not urgent: the key is already refused from its grace end, cached or not.
+        key_changed(key.public_id, urgent=False, what="grace-end revocation")
         audit_record(
             action=AuditAction.REVOKED,
             actor=actor,

@@ -138,6 +138,7 @@ def key_generate(
         }
     )
     key, full = _insert_new_key(key)
+    key_changed(key.public_id, urgent=False, what="new key")  # an id remembered as unknown
     audit_record(
         action=AuditAction.GENERATED,
         actor=actor,
@@ -192,7 +193,7 @@ def key_update(*, key: APIKey | int, data: Mapping[str, Any], actor: Actor) -> A
         obj.granted_by, obj.granted_by_label = actor.user, actor.label[:150]
         updated += ["granted_by", "granted_by_label"]
     obj.save(update_fields=updated)
-    key_changed(obj.public_id)
+    key_changed(obj.public_id, what="change")
     if "scopes" in changed:
         audit_record(
             action=AuditAction.SCOPES_CHANGED,
@@ -239,7 +240,7 @@ def key_revoke(
     obj.revoked_by_label = actor.label[:150]
     obj.revoke_reason = reason[:200]
     obj.save(update_fields=["revoked_at", "revoked_by_label", "revoke_reason"])
-    key_changed(obj.public_id)
+    key_changed(obj.public_id, what="revocation")
     audit_record(
         action=AuditAction.REVOKED,
         actor=actor,
@@ -349,7 +350,8 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         grace_ends_at = old.expires_at
     old.grace_ends_at = grace_ends_at
     old.save(update_fields=["replaced_by", "grace_ends_at"])
-    key_changed(old.public_id)
+    key_changed(old.public_id, what="rotation")
+    key_changed(new.public_id, urgent=False, what="new key")
     audit_record(
         action=AuditAction.ROTATED,
         actor=actor,

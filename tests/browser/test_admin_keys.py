@@ -197,6 +197,26 @@ def test_rotate_from_the_admin(
     assert "works until" in page.content() and "Replaces icrm_" in page.content()
 
 
+def test_a_revocation_redis_could_not_confirm_is_not_shown_as_a_plain_success(
+    chromium_page: Any, superuser: Any, shot: Any, make_key: Any, settings: Any
+) -> None:
+    """Redis does not answer the admin's process: the revocation is saved, and the page says
+    which processes may still lag instead of leaving only the success message."""
+    key, _ = make_key({"contacts": ["view"]}, name="Legacy ERP")
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    page = chromium_page
+    login(page)
+    page.goto(f"/admin/keys/apikey/{key.pk}/revoke/")
+    page.get_by_role("button", name="Yes, revoke this key").click()
+    page.wait_for_selector("ul.messagelist li.warning")
+    shot(page, "revoke-not-announced-warning")
+    warning = page.text_content("ul.messagelist li.warning")
+    assert "The revocation is saved, but Redis did not confirm the notification" in warning
+    assert page.locator("ul.messagelist li.success").count() == 0  # no "every request is refused"
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
 @pytest.mark.parametrize(
     ("scheme", "width"), [("dark", 1280), ("light", 390), ("dark", 390)], ids=str
 )

@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from audit.actors import Actor
 from crm_keys import cli
 from keys import selectors, services
+from keys.api import changes
 from keys.management.policy_cli import PolicyCommands, add_policy_parser
 from keys.management.settings_cli import (
     add_setting_args,
@@ -144,8 +145,12 @@ class Command(PolicyCommands, cli.Command):
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"do_{options['subcommand']}")
         self.stdin = options.get("stdin") or sys.stdin
+        # A change that could not reach every process is not a plain success: it is said,
+        # and the command fails (the change itself is saved, and what was printed stands).
+        not_announced: list[str] = []
         try:
-            handler(options)
+            with changes.reporting_to(not_announced.append):
+                handler(options)
         except services.KeyValidationError as exc:
             raise CommandError(cli.one_line(explain(exc, options))) from None
         except (services.KeyServiceError, selectors.KeyNotFound, ScopeError) as exc:
@@ -153,6 +158,8 @@ class Command(PolicyCommands, cli.Command):
         except DatabaseError as exc:
             message = f"The database refused the operation: {exc}"
             raise CommandError(cli.one_line(message)) from None
+        if not_announced:
+            raise CommandError(cli.one_line(" ".join(not_announced)))
 
     # --- helpers -------------------------------------------------------------------------------
 

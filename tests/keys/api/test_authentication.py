@@ -235,6 +235,23 @@ def test_responses_are_not_cached_and_not_sniffed(api, make_key):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
+def test_an_admin_session_neither_authenticates_nor_touches_an_api_request(
+    api, make_key, admin_client
+):
+    """The API knows keys only: a logged-in admin's session and CSRF cookies give no access,
+    and an API response never sets or varies on a cookie."""
+    admin_client.get("/admin/")  # a session and a CSRF cookie
+    api.cookies = admin_client.cookies
+    response = api.get(URL)
+    assert response.status_code == 401
+    _, full = make_key()
+    for response in (api.get(URL), api.get(URL, **bearer(full)), api.get("/api/v1/nothing/")):
+        assert not response.cookies
+        assert "Cookie" not in response.get("Vary", "")
+    # The admin itself still has its session, user and messages.
+    assert admin_client.get("/admin/").status_code == 200
+
+
 def test_method_override_headers_do_not_change_the_action(api, make_key):
     _, full = make_key({"contacts": ["view"]})
     from crm.models import Contact

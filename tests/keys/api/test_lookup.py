@@ -1,26 +1,46 @@
-"""The request-path key cache: used when Redis carries invalidations, and never stale after a
-change, in this process or in another one."""
+"""The request-path key cache: a valid key costs no query in the steady state, on the embedded
+default too, and a change made by any process reaches every other one on its very next
+request."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
+from django.db import connection
 
-from keys import services
+from keys import crypto, services
 from keys.api import lookup
-from tests.helpers import ROOT, database_url
+from tests.helpers import bearer, gunicorn, status_of, wait_for
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the embedded default is SQLite"
+)
+
+
+def server_env(redis_url: str = "") -> dict[str, str]:
+    """For ``gunicorn``: Redis when given, and the suite's failure limit (with Redis the
+    failure counter is shared with this server, and the suite sends many bad keys)."""
+    env = {"API_KEY_AUTH_FAILURES_PER_MINUTE": "100000"}
+    return {**env, "REDIS_URL": redis_url} if redis_url else env
+
+
+def cache_ready() -> bool:
+    """The cache may be used now (with Redis: once the subscription has answered)."""
+    return lookup.cache.sync() is not None
 
 
 @pytest.fixture
 def with_redis(settings):
     settings.REDIS_URL = REDIS_URL
+    lookup.cache.reset()
+    assert wait_for(cache_ready)
+    yield
+    lookup.cache.reset()
+
+
+@pytest.fixture
+def without_redis(settings):
+    settings.REDIS_URL = ""
     lookup.cache.reset()
     yield
     lookup.cache.reset()
@@ -49,116 +69,139 @@ def test_a_change_evicts_at_once_in_this_process(
     assert lookup.lookup(key.public_id).revoked_at is not None
 
 
+@sqlite_only
 @pytest.mark.django_db
-def test_cache_is_off_without_redis(settings, make_key, django_assert_num_queries):
-    settings.REDIS_URL = ""
+def test_the_embedded_default_caches_keys_without_redis(
+    without_redis, make_key, api, django_assert_num_queries
+):
+    """SQLite without Redis: a valid key costs no query once this process has seen it. The
+    detail view itself reads its contact (1 query)."""
+    from crm.models import Contact
+
+    contact = Contact.objects.create(first_name="Ada", last_name="Lovelace")
+    _, full = make_key()
+    url = f"/api/v1/contacts/{contact.pk}/"
+    with django_assert_num_queries(2):  # the key, the contact
+        assert api.get(url, **bearer(full)).status_code == 200
+    for _ in range(3):
+        with django_assert_num_queries(1):  # the contact only
+            assert api.get(url, **bearer(full)).status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite is one machine by definition")
+@pytest.mark.django_db
+def test_a_shared_database_without_redis_reads_the_key_every_time(
+    without_redis, make_key, django_assert_num_queries
+):
+    """PostgreSQL without Redis may serve several machines, and nothing would tell the others
+    about a change: no cache."""
     key, _ = make_key()
-    lookup.lookup(key.public_id)
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            assert lookup.lookup(key.public_id).pk == key.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("redis_on", [False, True], ids=["no-redis", "redis"])
+def test_an_unknown_public_id_is_remembered_until_a_key_takes_it(
+    redis_on, settings, make_key, api, monkeypatch, django_assert_num_queries
+):
+    """Unknown ids are cached too (so a probe for a real id takes the time of a probe for an
+    unknown one), and a key created with that id is served at once."""
+    settings.REDIS_URL = REDIS_URL if redis_on else ""
+    lookup.cache.reset()
+    if connection.vendor != "sqlite" and not redis_on:
+        pytest.skip("no cache on a shared database without Redis (see the test above)")
+    assert wait_for(cache_ready)
+    unknown = crypto.make_key()
     with django_assert_num_queries(1):
-        lookup.lookup(key.public_id)
+        assert api.get("/api/v1/key/", **bearer(unknown.full)).status_code == 401
+    with django_assert_num_queries(0):
+        assert api.get("/api/v1/key/", **bearer(unknown.full)).status_code == 401
+    monkeypatch.setattr(crypto, "new_public_id", lambda: unknown.public_id)
+    key, full = make_key()
+    assert key.public_id == unknown.public_id
+    assert api.get("/api/v1/key/", **bearer(full)).status_code == 200
+    lookup.cache.reset()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# --- other processes ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def other_process(transactional_db, tmp_path, settings):
-    """The app served by gunicorn in a separate process, on the test database, with Redis
-    (which this process publishes its changes to, as the admin or CLI would)."""
-    settings.REDIS_URL = REDIS_URL
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "crm_keys.settings",
-        "CRM_KEYS_READ_DOTENV": "0",
-        "CRM_KEYS_VAR_DIR": str(tmp_path),
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": "cross-process-test-secret",
-        "API_KEY_PEPPER": settings.API_KEYS["PEPPER"],
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": REDIS_URL,
-        "API_KEY_USAGE_SHIP_INTERVAL": "0",
-        # As in the test settings: the suite sends many bad keys from 127.0.0.1, and with
-        # Redis the failure counter is shared with this server.
-        "API_KEY_AUTH_FAILURES_PER_MINUTE": "100000",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "crm_keys.wsgi",
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "info",
-            "--no-control-socket",  # never take over another instance's (see README)
-            "--access-logfile",
-            str(tmp_path / "access.log"),
-            "--error-logfile",
-            str(tmp_path / "error.log"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/api/v1/key/", timeout=2)
-        except urllib.error.HTTPError:
-            break  # 401: it is up
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                log = tmp_path / "error.log"
-                pytest.fail(
-                    "gunicorn did not start: " + (log.read_text()[-2000:] if log.exists() else "")
-                )
-            time.sleep(0.1)
-    yield base
-    server.terminate()
-    server.wait(timeout=10)
-
-
-def _status(base: str, path: str, key: str) -> int:
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+@pytest.fixture(params=["same-machine", "other-machine"])
+def other_process(request, transactional_db, tmp_path, settings):
+    """The app under gunicorn in another process, on the test database. "same-machine": no
+    Redis anywhere, the two processes share the var dir (the embedded default). "other-machine":
+    separate var dirs, so only Redis can carry a change (which this process publishes, as the
+    admin or the CLI would)."""
+    if request.param == "same-machine":
+        settings.REDIS_URL = ""
+        var_dir = tmp_path / "var"
+        settings.API_KEYS = {**settings.API_KEYS, "CHANGES_FILE": str(var_dir / "key-changes")}
+        redis_url = ""
+    else:
+        settings.REDIS_URL = redis_url = REDIS_URL
+        var_dir = tmp_path / "other-machine"
+    lookup.cache.reset()
+    with gunicorn(var_dir, **server_env(redis_url)) as base:
+        yield base
+    lookup.cache.reset()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_changes_reach_another_process_on_its_very_next_request(other_process, make_key, actor):
     key, full = make_key({"contacts": ["view"]})
     for _ in range(3):  # warm the other process's cache
-        assert _status(other_process, "/api/v1/contacts/", full) == 200
-    assert _status(other_process, "/api/v1/leads/", full) == 403
+        assert status_of(other_process, "/api/v1/contacts/", full) == 200
+    assert status_of(other_process, "/api/v1/leads/", full) == 403
 
     services.key_update_scopes(key=key, scopes={"leads": ["view"]}, actor=actor)
-    assert _status(other_process, "/api/v1/leads/", full) == 200
-    assert _status(other_process, "/api/v1/contacts/", full) == 403
+    assert status_of(other_process, "/api/v1/leads/", full) == 200
+    assert status_of(other_process, "/api/v1/contacts/", full) == 403
 
     services.key_revoke(key=key, actor=actor)
-    assert _status(other_process, "/api/v1/leads/", full) == 401
+    assert status_of(other_process, "/api/v1/leads/", full) == 401
 
 
 @pytest.mark.django_db(transaction=True)
-def test_gunicorn_access_log_never_holds_a_key(other_process, make_key, tmp_path):
+def test_a_key_created_elsewhere_is_accepted_at_once(other_process, actor, monkeypatch):
+    """The other process remembered the id as unknown; the creation reaches it too."""
+    unknown = crypto.make_key()
+    for _ in range(2):
+        assert status_of(other_process, "/api/v1/key/", unknown.full) == 401
+    monkeypatch.setattr(crypto, "new_public_id", lambda: unknown.public_id)
+    generated = services.key_generate(name="Late", scopes={"contacts": ["view"]}, actor=actor)
+    assert status_of(other_process, "/api/v1/key/", generated.full_key) == 200
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_change_file_deleted_under_a_running_app_is_picked_up(
+    make_key, actor, tmp_path, settings
+):
+    """Someone deletes var/key-changes while the app runs: the next change makes a new file,
+    which every process maps within about a second (emptying its cache)."""
+    settings.REDIS_URL = ""
+    changes_file = tmp_path / "key-changes"
+    settings.API_KEYS = {**settings.API_KEYS, "CHANGES_FILE": str(changes_file)}
+    key, full = make_key({"contacts": ["view"]})
+    with gunicorn(tmp_path, **server_env()) as base:
+        for _ in range(3):
+            assert status_of(base, "/api/v1/key/", full) == 200
+        changes_file.unlink()
+        services.key_revoke(key=key, actor=actor)
+        assert wait_for(lambda: status_of(base, "/api/v1/key/", full) == 401)
+    lookup.cache.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_access_log_never_holds_a_key(make_key, tmp_path, settings):
     """Part of the canary: gunicorn's access log (path, query string, status, user agent) never
     holds a key sent the right way, in a header."""
     _, full = make_key({"contacts": ["view"]})
-    assert _status(other_process, "/api/v1/contacts/", full) == 200
-    assert _status(other_process, "/api/v1/contacts/?page=1", full) == 200
+    with gunicorn(tmp_path, **server_env()) as base:
+        assert status_of(base, "/api/v1/contacts/", full) == 200
+        assert status_of(base, "/api/v1/contacts/?page=1", full) == 200
     log = (tmp_path / "access.log").read_text()
     assert "/api/v1/contacts/" in log  # the log really was written
     assert full.split("_", 2)[2] not in log
@@ -172,4 +215,5 @@ def test_redis_down_means_no_cache_and_no_error(settings, make_key, api, django_
     for _ in range(2):
         with django_assert_num_queries(1):
             assert lookup.lookup(key.public_id).pk == key.pk
-    assert api.get("/api/v1/key/", HTTP_AUTHORIZATION=f"Bearer {full}").status_code == 200
+    assert api.get("/api/v1/key/", **bearer(full)).status_code == 200
+    lookup.cache.reset()

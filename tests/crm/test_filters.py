@@ -1,0 +1,119 @@
+"""The API's filters, search and ordering do what the README says, on lists, on details and in
+the CSV export — with or without a filter in the query string — and the serializers' fields
+are the same on every request."""
+
+import csv
+import io
+
+import pytest
+
+from crm.models import Contact, Lead
+from tests.helpers import bearer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def full(make_key):
+    return make_key(
+        {"contacts": ["view", "create", "export"], "leads": ["view", "create", "edit"]}
+    )[1]
+
+
+@pytest.fixture
+def people():
+    return [
+        Contact.objects.create(
+            first_name="Ada", last_name="Lovelace", company="Acme", country="UK"
+        ),
+        Contact.objects.create(
+            first_name="Alan", last_name="Turing", company="Globex", country="uk"
+        ),
+        Contact.objects.create(
+            first_name="Grace", last_name="Hopper", company="ACME Corp", country="US"
+        ),
+    ]
+
+
+def ids(response):
+    assert response.status_code == 200, response.content
+    return sorted(row["id"] for row in response.json()["results"])
+
+
+def test_a_list_without_a_filter_has_every_row(api, full, people):
+    assert ids(api.get("/api/v1/contacts/", **bearer(full))) == sorted(p.pk for p in people)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("company=acme", [0, 2]),  # icontains
+        ("country=UK", [0, 1]),  # iexact
+        ("company=acme&country=us", [2]),
+        ("search=hopper", [2]),
+        ("company=nobody", []),
+        ("page=1&company=Globex", [1]),  # a filter after other parameters
+    ],
+)
+def test_filters_narrow_the_list(api, full, people, query, expected):
+    response = api.get(f"/api/v1/contacts/?{query}", **bearer(full))
+    assert ids(response) == sorted(people[i].pk for i in expected)
+
+
+def test_suffixed_and_typed_filters(api, full):
+    cheap = Lead.objects.create(first_name="A", last_name="B", estimated_value=10)
+    dear = Lead.objects.create(first_name="C", last_name="D", estimated_value=1000)
+    assert ids(api.get("/api/v1/leads/?min_value=100", **bearer(full))) == [dear.pk]
+    assert ids(api.get("/api/v1/leads/?max_value=100", **bearer(full))) == [cheap.pk]
+    bad = api.get("/api/v1/leads/?min_value=lots", **bearer(full))
+    assert bad.status_code == 400 and "min_value" in bad.json()
+
+
+def test_a_filter_applies_to_a_detail_too(api, full, people):
+    """DRF filters the queryset of a detail view: a contact outside the filter is a 404."""
+    url = f"/api/v1/contacts/{people[0].pk}/"
+    assert api.get(url, **bearer(full)).status_code == 200
+    assert api.get(url + "?company=Acme", **bearer(full)).status_code == 200
+    assert api.get(url + "?company=Globex", **bearer(full)).status_code == 404
+
+
+def test_ordering(api, full, people):
+    response = api.get("/api/v1/contacts/?ordering=-company", **bearer(full))
+    assert [row["company"] for row in response.json()["results"]] == ["Globex", "Acme", "ACME Corp"]
+
+
+def test_the_export_honours_the_same_filters(api, full, people):
+    response = api.get("/api/v1/contacts/export/?country=uk", **bearer(full))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(int(r["id"]) for r in rows) == [people[0].pk, people[1].pk]
+
+
+def test_every_request_gets_the_same_fields_and_validation(api, full, people):
+    fields = {
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "company",
+        "title",
+        "city",
+        "country",
+        "created_at",
+        "updated_at",
+    }
+    for _ in range(3):
+        body = api.get(f"/api/v1/contacts/{people[0].pk}/", **bearer(full)).json()
+        assert set(body) == fields
+        refused = api.post(
+            "/api/v1/contacts/", {"last_name": "X", "email": "nope"}, format="json", **bearer(full)
+        )
+        assert refused.status_code == 400
+        assert set(refused.json()) == {"first_name", "email"}
+    lead = api.post(
+        "/api/v1/leads/",
+        {"first_name": "L", "last_name": "M", "status": "qualified", "contact": people[1].pk},
+        format="json",
+        **bearer(full),
+    )
+    assert lead.status_code == 201 and lead.json()["contact"] == people[1].pk
