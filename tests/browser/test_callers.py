@@ -144,7 +144,8 @@ def test_unused_permissions_marked_removed_then_refused(
         for cell in page.locator(".scope-matrix td[data-action]").all()
         if cell.locator(".scope-usage").count()
     }
-    assert marks == {"contacts_view": "used", "contacts_create": "unused", "leads_view": "unused"}
+    unused = "not used in the last 30 days"
+    assert marks == {"contacts_view": "used", "contacts_create": unused, "leads_view": unused}
     page.locator(".field-scopes").scroll_into_view_if_needed()
     shot(page, "key-page-unused-permissions")
     page.get_by_role("link", name="Remove unused permissions…").click()
