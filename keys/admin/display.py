@@ -82,8 +82,9 @@ def when_html(
 
 
 def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
-    """The status badge; for a rotated pair, which key replaced which (both are badged, so two
-    keys of the same name in the list can be told apart)."""
+    """The status badge; for a rotated pair, which is the old key and which the new key value
+    (both are badged, in the manual's words, so two keys of the same name in the list can be
+    told apart)."""
     now = now or timezone.now()
     status = key.status_at(now)
     html = format_html(
@@ -93,19 +94,22 @@ def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
         new_id = key.replaced_by.display_id
         if key.in_grace_at(now):
             html += format_html(
-                ' <span class="key-badge key-badge--grace" title="Replaced by rotation">'
-                'Replaced by {}</span> <small class="key-hint">works until {}</small>',
-                new_id,
+                ' <span class="key-badge key-badge--grace">Old key · grace period</span>'
+                ' <small class="key-hint">remains active until {}; new key {}</small>',
                 when_text(key.grace_ends_at),
+                new_id,
             )
         else:
             html += format_html(
-                ' <span class="key-badge key-badge--rotation">Replaced by {}</span>', new_id
+                ' <span class="key-badge key-badge--rotation">Old key</span>'
+                ' <small class="key-hint">new key {}</small>',
+                new_id,
             )
     replaces = getattr(key, "replaces_public_id", None)
     if replaces:
         html += format_html(
-            ' <span class="key-badge key-badge--rotation">Replaces {}</span>',
+            ' <span class="key-badge key-badge--rotation">New key</span>'
+            ' <small class="key-hint">old key {}</small>',
             f"icrm_{replaces}…",
         )
     return html

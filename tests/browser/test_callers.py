@@ -87,7 +87,7 @@ def test_rotation_cutover_and_revoke_old_key_now(
     page = chromium_page
     login(page)
     page.goto(f"/admin/keys/apikey/{key.pk}/rotate/")
-    page.get_by_role("button", name="Rotate key").click()
+    page.get_by_role("button", name="Rotate", exact=True).click()
     page.wait_for_selector("#generated-key")
     new_full = page.input_value("#generated-key")
 
