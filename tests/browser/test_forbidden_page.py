@@ -39,3 +39,28 @@ def test_a_missing_permission_is_a_page_in_the_admin_with_the_way_back(
     page.get_by_role("link", name="Back to the admin index").click()
     page.wait_for_url("**/admin/")
     assert page.get_by_role("link", name="API keys").first.is_visible()
+
+
+def test_a_viewer_reads_the_whole_permission_matrix_at_phone_width(
+    new_page: Any, viewer: Any, make_key: Any, shot: Any
+) -> None:
+    """The read-only matrix (no change permission) at 390 px: every action's heading shows
+    (the rule hiding the editable matrix's toggle column hid "Export" here) and module names are
+    not broken mid-word."""
+    key, _ = make_key({"contacts": ["view", "export"], "opportunities": ["view"]}, name="BI tool")
+    page = new_page(color_scheme="dark", width=390)
+    login(page)
+    page.goto(f"/admin/keys/apikey/{key.pk}/change/")
+    matrix = page.locator("table.scope-matrix--readonly")
+    for action in ("View", "Create", "Edit", "Delete", "Export"):
+        assert matrix.locator("thead th", has_text=action).is_visible(), action
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('table.scope-matrix--readonly tbody th')].map(th => {
+            const range = document.createRange(); range.selectNodeContents(th);
+            return [th.textContent.trim(), range.getClientRects().length];
+        })"""
+    )
+    assert lines == [["Contacts", 1], ["Leads", 1], ["Opportunities", 1]]
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    matrix.scroll_into_view_if_needed()
+    shot(page, "key-page-read-only-matrix-dark-390")
