@@ -113,3 +113,23 @@ def test_old_key_page_list_and_new_key_page_during_and_after_grace(
         row = row_of(admin_client.get(LIST_URL).content.decode(), old)
         assert f"Old key new key {new.display_id}" in row
         assert_no_other_terms(row)
+
+
+def test_find_the_key_in_the_list_and_click_rotate_or_revoke(
+    admin_client: Any, staff_client: Any, make_key: Any
+) -> None:
+    """The manual: "Find the key to rotate in the list. Click Rotate." and "Find the key in the
+    list. Click Revoke." Each row offers what may be done to it, to whom may do it."""
+    active, _ = make_key(name="Website form")
+    revoked, _ = make_key(name="Retired")
+    services.key_revoke(key=revoked, actor=ACTOR)
+    html = admin_client.get(LIST_URL).content.decode()
+    rotate = reverse("admin:keys_apikey_rotate", args=[active.pk])
+    revoke = reverse("admin:keys_apikey_revoke", args=[active.pk])
+    assert f'href="{rotate}"' in html and f'href="{revoke}"' in html
+    for page in ("rotate", "revoke"):
+        assert reverse(f"admin:keys_apikey_{page}", args=[revoked.pk]) not in html
+    viewer = staff_client("keys.view_apikey").get(LIST_URL).content.decode()
+    assert rotate not in viewer and revoke not in viewer
+    revoker = staff_client("keys.view_apikey", "keys.revoke_apikey").get(LIST_URL).content.decode()
+    assert revoke in revoker and rotate not in revoker
