@@ -157,11 +157,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 LOGIN_URL = "admin:login"
 
 # --- Admin login brute-force protection (django-axes; audit/logins.py) ----------------------
-# Failed logins are counted per client address; at the limit that address is locked for the
-# cool-off (each further attempt restarts it), even with the right password. Not per username:
-# anyone who knows an admin's username could then keep that admin locked out for good, one
-# guess per cool-off, when the admin is what revokes a leaked key (SECURITY.md, "Admin login
-# lockout"). One audit entry per lockout; `manage.py unlock_login --ip` ends one early.
+# Failed logins lock the client address for the cool-off (each further attempt restarts it),
+# even with the right password; not the username, which anyone could keep locked (SECURITY.md,
+# "Admin login lockout"). One audit entry per lockout; `manage.py unlock_login` ends one early.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
