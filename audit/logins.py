@@ -1,14 +1,15 @@
 """Admin login lockouts (django-axes): the page a locked-out login gets, and their audit trail.
 
-Axes counts failed logins per username and per client address (``AXES_*`` in settings); at
-``ADMIN_LOGIN_FAILURE_LIMIT`` failures the username, or the address, is locked for
-``ADMIN_LOGIN_LOCKOUT_MINUTES`` (each further attempt while locked restarts the wait), even with
-the right password. Each lockout is one audit entry (not one per refused attempt);
+Axes counts failed logins per client address (``AXES_*`` in settings); at
+``ADMIN_LOGIN_FAILURE_LIMIT`` failures the address is locked for ``ADMIN_LOGIN_LOCKOUT_MINUTES``
+(each further attempt while locked restarts the wait), even with the right password. Not the
+username: anyone could then lock an admin out (SECURITY.md, "Admin login lockout"). Each lockout is one audit entry (not one per refused attempt);
 ``manage.py unlock_login`` ends one early, audited too.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from crm_keys.net import client_ip
 
@@ -30,11 +32,17 @@ def lockout_minutes() -> int:
     return max(1, int(settings.AXES_COOLOFF_TIME.total_seconds() // 60))
 
 
-def locked_message() -> str:
+def locked_message(now: datetime | None = None) -> str:
+    """What the locked-out login page says: why, until when (the attempt that got this page
+    restarted the wait), and who can end it sooner."""
+    until = timezone.localtime((now or timezone.now()) + settings.AXES_COOLOFF_TIME)
+    # The end of the minute, so "after 12:47" is never a minute early.
+    until = (until + timedelta(seconds=59)).replace(second=0, microsecond=0)
     return (
-        f"Too many failed logins for this account or from this address: login is locked for "
-        f"{lockout_minutes()} minutes (every further attempt restarts the wait). An "
-        "administrator can unlock it sooner (manage.py unlock_login)."
+        f"Too many failed logins: login from this address is locked for "
+        f"{lockout_minutes()} minutes. Try again after {until:%Y-%m-%d %H:%M %Z}; an attempt "
+        "before then starts the wait again. An administrator can unlock it sooner "
+        "(manage.py unlock_login --ip ADDRESS)."
     )
 
 
@@ -75,8 +83,9 @@ def _audit_lockout(request: HttpRequest, username: str | None, ip_address: str |
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         ),
         message=(
-            f"Admin login locked for user {(username or '')[:150]!r} and address {ip_address} "
-            f"after {settings.AXES_FAILURE_LIMIT} failed attempts ({lockout_minutes()} minutes)."
+            f"Admin login locked for address {ip_address} after {settings.AXES_FAILURE_LIMIT} "
+            f"failed attempts ({lockout_minutes()} minutes; last username tried "
+            f"{(username or '')[:150]!r})."
         ),
     )
 

@@ -1,8 +1,10 @@
-"""Error pages: JSON under /api/, Django's usual pages elsewhere."""
+"""Error pages: JSON under /api/, the admin's own 403 page for staff, Django's usual pages
+elsewhere."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from crm_keys.forbidden import admin_permission_denied
 from keys.api.views import json_not_found, json_server_error
 
 
@@ -18,6 +20,15 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": "Permission denied."}, status=403)
+    user = getattr(request, "user", None)
+    if (
+        request.path_info.startswith("/admin/")
+        and user is not None
+        and user.is_active
+        and user.is_staff
+    ):
+        # In the admin's look, naming the missing permission, with the way back.
+        return admin_permission_denied(request)
     return defaults.permission_denied(request, exception)
 
 

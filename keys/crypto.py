@@ -16,6 +16,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from django.conf import settings
 
@@ -150,10 +151,49 @@ def is_public_id(text: str) -> bool:
 _SECRET_AFTER_ID_RE = re.compile(rf"{PREFIX}_([0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}})_[0-9A-Za-z]*")
 
 
+# A run of characters that may be a key written in percent-encoding (once or more: "%255F" is
+# "%5F" once decoded). The shortest thing ``strip_secrets`` cuts, "icrm_<public id>_", is 18.
+_ENCODED_RUN_RE = re.compile(r"[0-9A-Za-z_%]{18,}")
+_DECODE_ROUNDS = 5
+
+
+def percent_decoded(text: str) -> str:
+    """``text`` percent-decoded until nothing changes (at most a few rounds): what a string
+    written once, twice or more in a URL decodes to."""
+    for _ in range(_DECODE_ROUNDS):
+        if "%" not in text:
+            break
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
 def strip_secrets(text: str, *, marker: str = "…") -> str:
     """``text`` with every ``icrm_<public id>_<secret>`` cut back to ``icrm_<public id>`` plus
-    ``marker``: what may be shown of a key in a URL or a log line."""
-    return _SECRET_AFTER_ID_RE.sub(lambda m: f"{PREFIX}_{m.group(1)}{marker}", text)
+    ``marker``: what may be shown of a key in a URL or a log line. A key written
+    percent-encoded (``icrm%5F…``, every character, twice over) is found too: the run holding
+    it is replaced by its decoded, cut-back form."""
+
+    def cut(decoded: str) -> str:
+        return _SECRET_AFTER_ID_RE.sub(lambda m: f"{PREFIX}_{m.group(1)}{marker}", decoded)
+
+    text = cut(text)
+    if "%" not in text:
+        return text
+
+    def cut_run(match: re.Match[str]) -> str:
+        run = match.group(0)
+        cleaned = cut(percent_decoded(run))
+        return cleaned if cleaned != percent_decoded(run) else run
+
+    return _ENCODED_RUN_RE.sub(cut_run, text)
+
+
+def holds_secret(text: str) -> bool:
+    """True when ``text`` holds a key's secret, written plainly or percent-encoded."""
+    return strip_secrets(text) != text
 
 
 def display_id(public_id: str) -> str:

@@ -3,6 +3,8 @@ mixin; the HTML comes from ``display``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
@@ -116,24 +118,21 @@ class KeyPageFields:
             new = obj.replaced_by
             parts.append(
                 format_html(
-                    'Replaced by <a href="{}"><code class="key-id">{}</code></a>; '
-                    "this key {} at {}.",
+                    'Rotated: the new key value is <a href="{}"><code class="key-id">{}</code></a>. {}',
                     reverse("admin:keys_apikey_change", args=[new.pk]),
                     new.display_id,
-                    "stops working" if obj.in_grace else "stopped working",
-                    when_text(obj.grace_ends_at),
+                    _old_key_fate(obj, "This old key"),
                 )
             )
         old = APIKey.objects.filter(replaced_by=obj).first()
         if old is not None:
             parts.append(
                 format_html(
-                    'Replaces <a href="{}"><code class="key-id">{}</code></a> '
-                    "(grace period {} {}).",
+                    'New key value of a rotation: the old key <a href="{}"><code class="key-id">'
+                    "{}</code></a> {}",
                     reverse("admin:keys_apikey_change", args=[old.pk]),
                     old.display_id,
-                    "ends" if old.in_grace else "ended",
-                    when_text(old.grace_ends_at) if old.grace_ends_at else "",
+                    _old_key_fate(old, ""),
                 )
             )
         if not parts:
@@ -144,3 +143,42 @@ class KeyPageFields:
     def permissions_table(self, obj: APIKey) -> str:
         # The used / unused marks that render_change_form worked out for this page, if any.
         return scopes_table(obj.scopes, getattr(obj, "scope_usage", None))
+
+
+def _old_key_fate(old: APIKey, subject: str) -> str:
+    """The old key of a rotation in the manual's words: it remains active for the grace period,
+    then is automatically revoked (or was revoked before the grace period ended)."""
+    ends = when_text(old.grace_ends_at) if old.grace_ends_at else ""
+    lead = f"{subject} " if subject else ""
+    if old.in_grace:
+        return f"{lead}remains active for the grace period, until {ends}; after the grace period, it is automatically revoked."
+    if old.revoked_at and old.grace_ends_at and old.revoked_at < old.grace_ends_at:
+        return f"{lead}was revoked at {when_text(old.revoked_at)}, before its grace period ended."
+    return f"{lead}was automatically revoked after the grace period, at {ends}."
+
+
+def key_with_actions(*, can_rotate: bool, can_revoke: bool) -> Any:
+    """The list's Key column for one request, with Rotate and Revoke under the key on each row
+    they apply to, for a person allowed them (the manual: "Find the key to rotate in the list.
+    Click Rotate."). Under the key rather than in a column of their own, so the list still fits
+    beside the filters at 1280 px."""
+
+    @admin.display(description="Key")
+    def key_column(obj: APIKey) -> str:
+        now = timezone.now()
+        links = []
+        if can_rotate and obj.rotation_refusal(now) is None:
+            links.append(("rotate", reverse("admin:keys_apikey_rotate", args=[obj.pk]), "Rotate"))
+        if can_revoke and obj.revocation_refusal(now) is None:
+            label = "Revoke now" if obj.in_grace_at(now) else "Revoke"
+            links.append(("revoke", reverse("admin:keys_apikey_revoke", args=[obj.pk]), label))
+        actions = format_html_join(
+            " ", '<a class="key-row-action key-row-action--{}" href="{}">{}</a>', links
+        )
+        return format_html(
+            '<code class="key-id">{}</code>{}',
+            obj.display_id,
+            format_html('<span class="key-row-actions">{}</span>', actions) if links else "",
+        )
+
+    return key_column

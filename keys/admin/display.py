@@ -82,8 +82,9 @@ def when_html(
 
 
 def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
-    """The status badge; for a rotated pair, which key replaced which (both are badged, so two
-    keys of the same name in the list can be told apart)."""
+    """The status badge; for a rotated pair, which is the old key and which the new key value
+    (both are badged, in the manual's words, so two keys of the same name in the list can be
+    told apart)."""
     now = now or timezone.now()
     status = key.status_at(now)
     html = format_html(
@@ -93,19 +94,22 @@ def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
         new_id = key.replaced_by.display_id
         if key.in_grace_at(now):
             html += format_html(
-                ' <span class="key-badge key-badge--grace" title="Replaced by rotation">'
-                'Replaced by {}</span> <small class="key-hint">works until {}</small>',
-                new_id,
+                ' <span class="key-badge key-badge--grace">Old key · grace period</span>'
+                ' <small class="key-hint">remains active until {}; new key {}</small>',
                 when_text(key.grace_ends_at),
+                new_id,
             )
         else:
             html += format_html(
-                ' <span class="key-badge key-badge--rotation">Replaced by {}</span>', new_id
+                ' <span class="key-badge key-badge--rotation">Old key</span>'
+                ' <small class="key-hint">new key {}</small>',
+                new_id,
             )
     replaces = getattr(key, "replaces_public_id", None)
     if replaces:
         html += format_html(
-            ' <span class="key-badge key-badge--rotation">Replaces {}</span>',
+            ' <span class="key-badge key-badge--rotation">New key</span>'
+            ' <small class="key-hint">old key {}</small>',
             f"icrm_{replaces}…",
         )
     return html
@@ -200,15 +204,23 @@ def change_lines(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
 
 def scope_usage(review: ScopeReview, remove_url: str = "") -> dict[str, Any]:
     """What the permission matrix shows of a key's review: each granted permission used or
-    unused, the window, and the way to remove the unused ones (or why not yet)."""
+    "not used in the last N days" (the window, on the mark itself), and the way to remove the
+    unused ones (or why not yet). A key younger than the window (with the keys it replaced)
+    marks nothing unused, which would mean nothing yet: it is too new to tell, and the note
+    says from when it can."""
     refusal = review.removal_refusal()
+    too_new = not review.old_enough
     return {
         "used": set(review.used),
-        "unused": review.unused,
+        "unused": [] if too_new else review.unused,
+        "unused_label": f"not used in the last {review.days} days",
         "days": review.days,
         "lineage": review.keys > 1,
+        "too_new": too_new,
+        "created": review.judged_from,
+        "judged_from": review.judged_from + timedelta(days=review.days),
         "remove_url": remove_url if refusal is None else "",
-        "refusal": refusal if review.unused else "",
+        "refusal": refusal if review.unused and not too_new else "",
     }
 
 
@@ -239,7 +251,7 @@ def scopes_table(scopes: dict[str, list[str]], usage: dict[str, Any] | None = No
                             format_html(
                                 '<td class="granted">✓<span class="visually-hidden"> yes</span>'
                                 "{}</td>",
-                                _mark_html(usage_mark(usage, f"{module.name}:{a}")),
+                                _mark_html(usage_mark(usage, f"{module.name}:{a}"), usage),
                             )
                             if a in scopes.get(module.name, ())
                             else mark_safe(
@@ -264,7 +276,14 @@ def scopes_table(scopes: dict[str, list[str]], usage: dict[str, Any] | None = No
     return table
 
 
-def _mark_html(mark: str) -> str:
+def usage_label(usage: dict[str, Any] | None, mark: str) -> str:
+    """The words of a mark: "used", or "not used in the last N days"."""
+    return usage["unused_label"] if usage and mark == "unused" else mark
+
+
+def _mark_html(mark: str, usage: dict[str, Any] | None = None) -> str:
     if not mark:
         return ""
-    return format_html(' <span class="scope-usage scope-usage--{}">{}</span>', mark, mark)
+    return format_html(
+        ' <span class="scope-usage scope-usage--{}">{}</span>', mark, usage_label(usage, mark)
+    )

@@ -243,7 +243,7 @@ class RotateForm(OneTimeFormMixin):
         choices=[("1h", "1 hour"), ("24h", "24 hours"), ("7d", "7 days")],
         initial="24h",
         widget=forms.RadioSelect,
-        help_text="How long the old key keeps working after the new one is issued.",
+        help_text="How long the old key remains active after the new key value is generated.",
     )
 
     def clean_grace(self) -> timedelta:

@@ -27,7 +27,7 @@ from ..models import Alert, APIKey
 from ..usage import insights
 from ..usage.stats import key_usage, requests_24h_by_key, unknown_key_requests
 from .callers import CallerAdminViews, callers_context
-from .columns import KeyColumns, KeyPageFields
+from .columns import KeyColumns, KeyPageFields, key_with_actions
 from .display import change_lines
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
@@ -81,6 +81,16 @@ class APIKeyAdmin(
     class Media:
         css = {"all": ("keys/admin.css",)}
         js = ("keys/search_guard.js",)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        can_rotate, can_revoke = (
+            self.has_rotate_permission(request),
+            self.has_revoke_permission(request),
+        )
+        if not (can_rotate or can_revoke):
+            return self.list_display
+        key = key_with_actions(can_rotate=can_rotate, can_revoke=can_revoke)
+        return [key if column == "key_column" else column for column in self.list_display]
 
     # Permissions ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from crm.modules import ACTION_LABELS, ACTIONS, MODULES
 
 from ..models.keys import NO_PERMISSION_MESSAGE
 from ..scopes import PRESETS, ScopeError, Scopes, beyond, describe, normalize, within
-from .display import usage_mark
+from .display import usage_label, usage_mark
 
 
 class ScopeMatrixWidget(forms.Widget):
@@ -97,6 +97,9 @@ class ScopeMatrixWidget(forms.Widget):
                             and action not in allowed
                             and action not in granted,
                             "usage": usage_mark(self.usage, f"{module.name}:{action}"),
+                            "usage_label": usage_label(
+                                self.usage, usage_mark(self.usage, f"{module.name}:{action}")
+                            ),
                         }
                         for action in ACTIONS
                     ],

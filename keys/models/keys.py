@@ -347,8 +347,9 @@ class APIKey(models.Model):
             # Its replacement carries the integration from now on: an edit here would not
             # reach it, and this key stops at its grace end anyway.
             return (
-                f"This key was replaced by rotation with {self.replaced_by.display_id}; edit "
-                "that key instead. This one works until its grace period ends, or revoke it now."
+                f"This is the old key of a rotation: the new key value is "
+                f"{self.replaced_by.display_id}; edit that key instead. This one remains active "
+                "for the grace period, then it is automatically revoked; or revoke it now."
             )
         return None
 

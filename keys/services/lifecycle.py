@@ -344,7 +344,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
     new, full = _insert_new_key(new)
     old.replaced_by = new
     # The old key never outlives its own expiry: a grace end past it would make the Sunset
-    # header (and the "works until" message) promise time the key does not have.
+    # header (and the "remains active until" message) promise time the key does not have.
     grace_ends_at = now + grace
     if old.expires_at is not None and old.expires_at < grace_ends_at:
         grace_ends_at = old.expires_at
@@ -357,7 +357,10 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         actor=actor,
         key=old,
         after={"replaced_by": new.public_id, "grace_ends_at": old.grace_ends_at},
-        message=f"Replaced by {new.display_id}; old key works until {old.grace_ends_at:%Y-%m-%d %H:%M %Z}",
+        message=(
+            f"New key value {new.display_id}; the old key remains active for the grace "
+            f"period, until {old.grace_ends_at:%Y-%m-%d %H:%M %Z}"
+        ),
     )
     audit_record(
         action=AuditAction.GENERATED,

@@ -5,8 +5,23 @@
 (function () {
     const FULL_KEY = /icrm_([0-9A-Za-z]{12})_[0-9A-Za-z]*/g;
 
+    // A key pasted percent-encoded (icrm%5F…, even twice over) is a full key too.
+    function decoded(text) {
+        for (let round = 0; round < 5 && text.indexOf('%') !== -1; round++) {
+            let next;
+            try { next = decodeURIComponent(text); } catch (e) { break; }
+            if (next === text) { break; }
+            text = next;
+        }
+        return text;
+    }
+
     function strip(input) {
-        const cleaned = input.value.replace(FULL_KEY, 'icrm_$1');
+        let cleaned = input.value.replace(FULL_KEY, 'icrm_$1');
+        const plain = decoded(cleaned);
+        if (plain.replace(FULL_KEY, 'icrm_$1') !== plain) {
+            cleaned = plain.replace(FULL_KEY, 'icrm_$1');
+        }
         if (cleaned === input.value) { return false; }
         input.value = cleaned;
         return true;

@@ -87,7 +87,7 @@ def test_rotation_cutover_and_revoke_old_key_now(
     page = chromium_page
     login(page)
     page.goto(f"/admin/keys/apikey/{key.pk}/rotate/")
-    page.get_by_role("button", name="Rotate key").click()
+    page.get_by_role("button", name="Rotate", exact=True).click()
     page.wait_for_selector("#generated-key")
     new_full = page.input_value("#generated-key")
 
@@ -144,7 +144,8 @@ def test_unused_permissions_marked_removed_then_refused(
         for cell in page.locator(".scope-matrix td[data-action]").all()
         if cell.locator(".scope-usage").count()
     }
-    assert marks == {"contacts_view": "used", "contacts_create": "unused", "leads_view": "unused"}
+    unused = "not used in the last 30 days"
+    assert marks == {"contacts_view": "used", "contacts_create": unused, "leads_view": unused}
     page.locator(".field-scopes").scroll_into_view_if_needed()
     shot(page, "key-page-unused-permissions")
     page.get_by_role("link", name="Remove unused permissions…").click()

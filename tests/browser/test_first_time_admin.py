@@ -64,6 +64,28 @@ def test_search_with_a_full_key_keeps_the_secret_out_of_the_url(
     assert APIKey.objects.get(pk=key.pk).revoked_at is not None
 
 
+def test_a_percent_encoded_key_pasted_into_the_search_is_cut_back_too(
+    chromium_page: Any, superuser: Any, make_key: Any
+) -> None:
+    key, full = make_key(name="Zapier Connector")
+    page = chromium_page
+    login(page)
+    page.goto("/admin/audit/auditentry/")
+    encoded = full.replace("_", "%5F")
+    page.evaluate("key => navigator.clipboard.writeText(key)", encoded)
+    page.focus("#searchbar")
+    page.keyboard.press("Control+V")
+    page.wait_for_function("document.getElementById('searchbar').value.length < 30", timeout=5000)
+    assert page.input_value("#searchbar") == f"icrm_{key.public_id}"
+    with page.expect_navigation():
+        page.press("#searchbar", "Enter")
+    assert secret_of(full) not in page.url and "%5F" + secret_of(full) not in page.url
+    # Typed into the address bar, encoded: redirected to the clean address.
+    page.goto(f"/admin/audit/auditentry/?q={encoded}")
+    assert secret_of(full) not in page.url and secret_of(full) not in page.content()
+    assert page.get_by_text("The address contained a full API key").is_visible()
+
+
 def test_custom_expiry_shows_the_chosen_date(chromium_page: Any, superuser: Any, shot: Any) -> None:
     day = timezone.localdate() + timedelta(days=60)
     text = f"{day.isoformat()}, end of day UTC"

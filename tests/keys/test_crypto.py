@@ -1,5 +1,6 @@
 import re
 import zlib
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,28 @@ def test_repr_never_shows_the_secret():
 )
 def test_public_id_from_what_an_admin_pastes(text, expected):
     assert crypto.public_id_from_ref(text) == expected
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda k: k,
+        lambda k: k.replace("_", "%5F"),
+        lambda k: k.replace("_", "%5f"),
+        lambda k: "".join(f"%{ord(c):02x}" for c in k),
+        lambda k: k.replace("_", "%255F"),
+        lambda k: "%2569crm" + k[4:],
+    ],
+)
+def test_strip_secrets_finds_a_key_however_it_is_percent_encoded(written: Any) -> None:
+    full = crypto.make_key().full
+    public_id = crypto.parse_key(full)
+    text = f"GET /admin/?q={written(full)}&o=1 HTTP/1.1"
+    cleaned = crypto.strip_secrets(text)
+    assert cleaned == f"GET /admin/?q=icrm_{public_id}…&o=1 HTTP/1.1"
+    assert crypto.holds_secret(text) and not crypto.holds_secret(cleaned)
+
+
+def test_strip_secrets_leaves_other_encoded_text_alone() -> None:
+    text = "GET /admin/?q=caf%C3%A9%20icrm_&name=100%25 HTTP/1.1"
+    assert crypto.strip_secrets(text) == text and not crypto.holds_secret(text)

@@ -446,8 +446,11 @@ def test_rotate_confirmation_then_show_once(admin_client: Any, make_key: Any, ap
     assert "already submitted" in again.content.decode()
     assert APIKey.objects.count() == 2
     # Key page shows the chain both ways.
-    assert "Replaced by" in admin_client.get(change_url(key)).content.decode()
-    assert "Replaces" in admin_client.get(change_url(key.replaced_by)).content.decode()
+    assert "This is the old key of a rotation" in admin_client.get(change_url(key)).content.decode()
+    assert (
+        "New key value of a rotation"
+        in admin_client.get(change_url(key.replaced_by)).content.decode()
+    )
 
 
 def test_rotate_refusal_is_a_message_not_a_500(admin_client: Any, make_key: Any) -> None:

@@ -37,10 +37,10 @@ def test_both_keys_of_a_rotation_are_badged_in_the_list(admin_client: Any, make_
     rotated = services.key_rotate(key=key, grace=timedelta(hours=24), actor=ACTOR)
     html = admin_client.get(LIST_URL).content.decode()
     old_row, new_row = row_of(html, rotated.old_key), row_of(html, rotated.key)
-    assert f"Replaced by {rotated.key.display_id}" in old_row
-    assert "works until" in old_row
-    assert f"Replaces {rotated.old_key.display_id}" in new_row
-    assert "Replaced by" not in new_row
+    assert f"new key {rotated.key.display_id}" in old_row
+    assert "Old key · grace period" in old_row and "remains active until" in old_row
+    assert "New key</span>" in new_row and f"old key {rotated.old_key.display_id}" in new_row
+    assert "Old key" not in new_row
 
 
 def test_a_revoked_key_shows_no_expiry(admin_client: Any, make_key: Any) -> None:
@@ -97,7 +97,7 @@ def test_old_key_in_grace_is_read_only_except_revoke_now(
 def test_services_and_cli_refuse_to_edit_the_old_key(make_key: Any) -> None:
     key, _ = make_key(scopes={"contacts": ["view"]})
     rotated = services.key_rotate(key=key, grace=timedelta(hours=24), actor=ACTOR)
-    with pytest.raises(services.KeyStateError, match="replaced by rotation"):
+    with pytest.raises(services.KeyStateError, match="old key of a rotation"):
         services.key_update(key=rotated.old_key, data={"name": "x"}, actor=ACTOR)
     with pytest.raises(CommandError, match=rotated.key.public_id):
         call_command(

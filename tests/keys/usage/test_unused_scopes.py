@@ -17,7 +17,7 @@ from keys import services
 from keys.api.permissions import endpoint_scopes
 from keys.models import APIKey
 from keys.usage import flush, insights
-from tests.helpers import ACTOR, bearer, generate
+from tests.helpers import ACTOR, bearer, generate, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,10 @@ def test_the_key_page_marks_permissions_and_removes_the_unused_ones(admin_client
         html = admin_client.get(page_url).content.decode()
         assert html.count('class="scope-usage scope-usage--unused"') == 2
         assert html.count('class="scope-usage scope-usage--used"') == 2
+        # What "unused" means, on the mark itself: the window.
+        text = page_text(html)
+        assert text.count("not used in the last 30 days") >= 2
+        assert " unused " not in f" {text} ".replace("unused permissions", "")
         assert f'href="{remove_url}"' in html
         confirm = admin_client.get(remove_url).content.decode()
         assert "<code>contacts:create</code>" in confirm and "<code>leads:edit</code>" in confirm
@@ -167,12 +171,17 @@ def test_the_key_page_marks_permissions_and_removes_the_unused_ones(admin_client
 
 
 def test_the_key_page_says_when_it_is_too_early(admin_client, used_key):
+    """A key younger than the window: no permission is marked unused (it means nothing yet);
+    the page says it is too new to tell, and from when it can."""
     key, _ = used_key
     with at(T0 + timedelta(days=20)):
         html = admin_client.get(f"/admin/keys/apikey/{key.pk}/change/").content.decode()
-        assert "scope-usage--unused" in html
+        assert "scope-usage--unused" not in html
+        assert html.count('class="scope-usage scope-usage--used"') == 2
         assert "remove-unused/" not in html
-        assert "permissions can be judged unused once it is older than 30 days" in html
+        text = page_text(html)
+        assert "Too new to tell which permissions go unused" in text
+        assert "created on 2026-01-05" in text and "from 2026-02-04" in text
         confirm = admin_client.post(
             f"/admin/keys/apikey/{key.pk}/remove-unused/", {"scope": ["contacts:create"]}
         )
