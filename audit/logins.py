@@ -1,10 +1,11 @@
 """Admin login lockouts (django-axes): the page a locked-out login gets, and their audit trail.
 
-Axes counts failed logins per client address (``AXES_*`` in settings); at
-``ADMIN_LOGIN_FAILURE_LIMIT`` failures the address is locked for ``ADMIN_LOGIN_LOCKOUT_MINUTES``
-(each further attempt while locked restarts the wait), even with the right password. Not the
-username: anyone could then lock an admin out (SECURITY.md, "Admin login lockout"). Each lockout is one audit entry (not one per refused attempt);
-``manage.py unlock_login`` ends one early, audited too.
+Axes counts failed logins per username and per client address (``AXES_*`` in settings); at
+``ADMIN_LOGIN_FAILURE_LIMIT`` failures that username, or that address, is locked for
+``ADMIN_LOGIN_LOCKOUT_MINUTES`` (each further attempt while locked restarts the wait), even with
+the right password. ``ADMIN_LOGIN_LOCK_USERNAME=0`` locks addresses only (SECURITY.md, "Admin
+login lockout", says why one would). Each lockout is one audit entry (not one per refused
+attempt); ``manage.py unlock_login`` ends one early, audited too.
 """
 
 from __future__ import annotations
@@ -38,17 +39,20 @@ def locked_message(now: datetime | None = None) -> str:
     until = timezone.localtime((now or timezone.now()) + settings.AXES_COOLOFF_TIME)
     # The end of the minute, so "after 12:47" is never a minute early.
     until = (until + timedelta(seconds=59)).replace(second=0, microsecond=0)
+    if "username" in settings.AXES_LOCKOUT_PARAMETERS:
+        what, command = "this username and this address are", "--user NAME --ip ADDRESS"
+    else:
+        what, command = "login from this address is", "--ip ADDRESS"
     return (
-        f"Too many failed logins: login from this address is locked for "
-        f"{lockout_minutes()} minutes. Try again after {until:%Y-%m-%d %H:%M %Z}; an attempt "
-        "before then starts the wait again. An administrator can unlock it sooner "
-        "(manage.py unlock_login --ip ADDRESS)."
+        f"Too many failed logins: {what} locked for {lockout_minutes()} minutes. Try again "
+        f"after {until:%Y-%m-%d %H:%M %Z}; an attempt before then starts the wait again. An "
+        f"administrator can unlock it sooner (manage.py unlock_login {command})."
     )
 
 
 def login_client_ip(request: HttpRequest) -> str | None:
     """The address axes counts: the one the API's limiter uses (trusted proxies honoured).
-    None when unreadable (axes stores it in an IP column): the username lockout still holds."""
+    None when unreadable (axes stores it in an IP column)."""
     return client_ip(request)
 
 
@@ -83,9 +87,9 @@ def _audit_lockout(request: HttpRequest, username: str | None, ip_address: str |
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         ),
         message=(
-            f"Admin login locked for address {ip_address} after {settings.AXES_FAILURE_LIMIT} "
-            f"failed attempts ({lockout_minutes()} minutes; last username tried "
-            f"{(username or '')[:150]!r})."
+            f"Admin login locked after {settings.AXES_FAILURE_LIMIT} failed attempts "
+            f"({lockout_minutes()} minutes): address {ip_address}, username "
+            f"{(username or '')[:150]!r}."
         ),
     )
 

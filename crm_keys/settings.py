@@ -157,16 +157,16 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 LOGIN_URL = "admin:login"
 
 # --- Admin login brute-force protection (django-axes; audit/logins.py) ----------------------
-# Failed logins lock the client address for the cool-off (each further attempt restarts it),
-# even with the right password; not the username, which anyone could keep locked (SECURITY.md,
-# "Admin login lockout"). One audit entry per lockout; `manage.py unlock_login` ends one early.
+# Failed logins lock the username and the address for the cool-off, even with the right password;
+# ADMIN_LOGIN_LOCK_USERNAME=0: addresses only (SECURITY.md, "Admin login lockout": the trade-off).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+_lock_username = env.bool("ADMIN_LOGIN_LOCK_USERNAME", default=True)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"] if _lock_username else ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "audit.logins.login_client_ip"
 AXES_LOCKOUT_CALLABLE = "audit.logins.lockout_response"

@@ -33,11 +33,11 @@ def test_login_locks_after_five_failures_and_unlocks(
     attempt(page, "wrong-4")
     shot(page, "login-locked")
     alert = page.get_by_role("alert")
-    assert "login from this address is locked for 15 minutes" in alert.inner_text()
+    assert "this username and this address are locked for 15 minutes" in alert.inner_text()
     assert "Try again after" in alert.inner_text()
 
     attempt(page, ADMIN_PASSWORD)  # the right password changes nothing while locked
-    assert "/admin/login/" in page.url and "is locked for 15 minutes" in page.content()
+    assert "/admin/login/" in page.url and "locked for 15 minutes" in page.content()
     assert AuditEntry.objects.filter(action=AuditAction.LOGIN_LOCKED_OUT).count() == 1
 
     call_command("unlock_login", "--user", ADMIN_USER, "--ip", "127.0.0.1", stdout=io.StringIO())

@@ -1,8 +1,7 @@
 """Brute force on /admin/login/ (second security review, item 3): 100 wrong passwords in 24 s,
-then the right one logged in. Now the address is locked after a handful of failures (not the
-username: that would let anyone lock an admin out), with a message saying when to try again,
-an audit entry, and a command to unlock. Through real HTTP, against
-gunicorn."""
+then the right one logged in. Now the username and the address are locked after a handful of
+failures (or the address only, with ADMIN_LOGIN_LOCK_USERNAME=0), with a message saying when to
+try again, an audit entry, and a command to unlock. Through real HTTP, against gunicorn."""
 
 from __future__ import annotations
 
@@ -67,15 +66,25 @@ class Browser:
         )
 
 
+SERVER_ENV = {
+    "TRUSTED_PROXY_COUNT": "1",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+    "ADMIN_LOGIN_FAILURE_LIMIT": str(LIMIT),
+}
+
+
 @pytest.fixture
 def server(tmp_path: Any) -> Any:
-    env = {
-        "TRUSTED_PROXY_COUNT": "1",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "ADMIN_LOGIN_FAILURE_LIMIT": str(LIMIT),
-    }
-    with gunicorn(tmp_path, **env) as base:
+    """The default: the username and the address are locked."""
+    with gunicorn(tmp_path, **SERVER_ENV) as base:
+        yield base
+
+
+@pytest.fixture
+def address_only_server(tmp_path: Any) -> Any:
+    """ADMIN_LOGIN_LOCK_USERNAME=0: addresses are locked, usernames never."""
+    with gunicorn(tmp_path, **SERVER_ENV, ADMIN_LOGIN_LOCK_USERNAME="0") as base:
         yield base
 
 
@@ -92,11 +101,33 @@ def logged_in(result: tuple[int, str, str]) -> bool:
     return status == 200 and url.endswith("/admin/") and "Log out" in page
 
 
-def test_wrong_passwords_lock_the_address_not_the_account_then_an_admin_unlocks_it(
+def test_wrong_passwords_lock_the_account_everywhere_then_an_admin_unlocks_it(
     server: str, django_user_model: Any
 ) -> None:
-    """Locking the username would let anyone lock an admin out (one guess per cool-off keeps
-    it locked for good): the guessing address is locked, the account still opens elsewhere."""
+    """The default: guesses spread over many addresses still lock the account."""
+    make_admin(django_user_model, "alice")
+    for i in range(LIMIT):
+        Browser(server, f"198.51.100.{100 + i}").login("alice", f"guess-{i}")
+    elsewhere = Browser(server, "203.0.113.44")
+    refused = elsewhere.login("alice", PASSWORD)
+    assert refused[0] == 429 and not logged_in(refused)
+    assert "this username and this address are locked for 15 minutes" in refused[2]
+    entry = AuditEntry.objects.get(action=AuditAction.LOGIN_LOCKED_OUT)
+    assert "'alice'" in entry.message and PASSWORD not in entry.message
+
+    out = io.StringIO()
+    call_command("unlock_login", "--user", "alice", stdout=out)
+    assert "alice" in out.getvalue()
+    assert AuditEntry.objects.filter(action=AuditAction.LOGIN_UNLOCKED).exists()
+    assert logged_in(elsewhere.login("alice", PASSWORD))
+
+
+def test_address_only_locks_the_address_not_the_account_then_an_admin_unlocks_it(
+    address_only_server: str, django_user_model: Any
+) -> None:
+    """ADMIN_LOGIN_LOCK_USERNAME=0 (nobody can lock an admin out by guessing for their
+    username): the guessing address is locked, the account still opens elsewhere."""
+    server = address_only_server
     make_admin(django_user_model, "alice")
     attacker = Browser(server, "198.51.100.31")
     before = timezone.now()
