@@ -142,8 +142,11 @@ def key_detail(key: APIKey) -> dict[str, Any]:
     review = insights.scope_review(key, shipment=shipment)
     data["usage"] = key_usage(key, pending=shipment)
     data["clients"] = insights.key_clients(key, shipment)
-    data["unused_scopes"] = review.unused
+    # A key (with the keys it replaced) younger than the window has no unused permissions yet,
+    # as on the key page: "unused" would mean nothing so far.
+    data["unused_scopes"] = review.unused if review.old_enough else []
     data["unused_scopes_window_days"] = review.days
+    data["unused_scopes_too_new"] = not review.old_enough
     data["recent_errors"] = insights.key_recent_errors(key, shipment)
     return data
 

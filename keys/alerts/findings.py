@@ -56,8 +56,8 @@ def old_key_in_use(key: APIKey, now: datetime) -> Finding | None:
         measured=len(names),
         threshold=final.total_seconds() / 60,
         message=(
-            f"Old key still in use: it stops working at {key.grace_ends_at:%Y-%m-%d %H:%M} UTC "
-            f"(in {minutes} min) and was last used at {key.last_used_at:%H:%M} UTC, by "
+            f"Old key still in use: its grace period ends and it is automatically revoked at "
+            f"{key.grace_ends_at:%Y-%m-%d %H:%M} UTC (in {minutes} min); it was last used at {key.last_used_at:%H:%M} UTC, by "
             f"{who or 'unknown clients'}. Give them the new key "
             f"{key.replaced_by.display_id} now, or they get 401 Unauthorized at the cutover."
         )[:500],

@@ -319,8 +319,9 @@ class Command(PolicyCommands, cli.Command):
             rotated = services.key_rotate(key=key, grace=grace, actor=self._actor(options))
             self.deliver(rotated.full_key, undone="nothing was rotated")
         self._info(
-            f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key works until "
-            f"{rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}. Store the new key now."
+            f"Rotated {key.display_id} -> {rotated.key.display_id}; the old key remains active "
+            f"until {rotated.old_key.grace_ends_at:%Y-%m-%d %H:%M %Z}, then is automatically "
+            "revoked. Store the new key value now."
         )
 
     def do_revoke(self, options: dict[str, Any]) -> None:

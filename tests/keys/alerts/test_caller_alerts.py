@@ -63,7 +63,7 @@ def test_old_key_still_in_use_is_raised_once_in_the_last_tenth(rotated_1h):
     with at(R + timedelta(minutes=55)):
         assert rules.evaluate_traffic_alerts()["opened"] == 1
     [alert] = alerts(old, AlertKind.OLD_KEY_IN_USE)
-    assert "stops working at 2026-03-02 09:00 UTC (in 5 min)" in alert.message
+    assert "automatically revoked at 2026-03-02 09:00 UTC (in 5 min)" in alert.message
     assert "last used at 08:10 UTC, by 203.0.113.7 (Zapier/1.0)" in alert.message
     assert rotated_1h.key.display_id in alert.message
     assert raised(old) == 1

@@ -255,7 +255,8 @@ def test_cli_rotate_prints_only_the_new_key(api, grace, delta):
         assert APIKey.objects.get(pk=generated.key.pk).grace_ends_at == T0 + delta
         assert api.get(URL, **bearer(new_full)).status_code == 200
         assert api.get(URL, **bearer(generated.full_key)).status_code == 200
-    assert new.display_id in err and "works until" in err
+    assert new.display_id in err and "the old key remains active until" in err
+    assert "then is automatically revoked" in err
     assert new_full not in err
 
 
