@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from crm_keys.csvstream import csv_lines
 from keys.api.views import RouteMethodsFirst
 
+from .filters import DayFilter, InstantFilter
 from .models import Contact, Lead, Opportunity
 
 # --- Serializers ------------------------------------------------------------------------------
@@ -124,7 +125,9 @@ class OpportunitySerializer(CRMSerializer):
 # --- Filters ----------------------------------------------------------------------------------
 
 
-CREATED_AFTER = "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z)."
+CREATED_AFTER = (
+    "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z; UTC without an offset)."
+)
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -137,10 +140,10 @@ class ContactFilter(django_filters.FilterSet):
     country = django_filters.CharFilter(
         lookup_expr="iexact", help_text="Country, exactly (case-insensitive)."
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = InstantFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
     )
 
@@ -159,7 +162,7 @@ class LeadFilter(django_filters.FilterSet):
     max_value = django_filters.NumberFilter(
         field_name="estimated_value", lookup_expr="lte", help_text="Estimated value at most this."
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
 
@@ -175,12 +178,12 @@ class OpportunityFilter(django_filters.FilterSet):
     max_amount = django_filters.NumberFilter(
         field_name="amount", lookup_expr="lte", help_text="Amount at most this."
     )
-    close_after = django_filters.DateFilter(
+    close_after = DayFilter(
         field_name="close_date",
         lookup_expr="gte",
         help_text="Closes on or after this date (YYYY-MM-DD).",
     )
-    close_before = django_filters.DateFilter(
+    close_before = DayFilter(
         field_name="close_date",
         lookup_expr="lte",
         help_text="Closes on or before this date (YYYY-MM-DD).",
