@@ -7,7 +7,7 @@ from typing import Any
 
 import django_filters
 from django.db import models
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -239,6 +239,39 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     lookup_url_kwarg = "id"
     lookup_value_regex = r"[0-9]+"
     ordering = ["id"]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            # ``?format=<anything>`` names no renderer here (DRF answers 404 "no route"): the
+            # response is JSON, and on a list or export ``format`` is refused below, after the
+            # key is checked, as the undocumented parameter it is.
+            return super().perform_content_negotiation(request, force=True)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # the key, its permission, content type
+        if self.action in ("list", "export"):
+            self._refuse_unknown_parameters(request)
+
+    def accepted_query_parameters(self) -> list[str]:
+        """What a list or export takes (the schema documents exactly these): its filters,
+        search and ordering, plus paging on the list and the formula guard on the export."""
+        names = [*self.filterset_class.base_filters, "search", "ordering"]
+        if self.action == "list":
+            names += [self.paginator.page_query_param, self.paginator.page_size_query_param]
+        else:
+            names.append("formula_guard")
+        return names
+
+    def _refuse_unknown_parameters(self, request: Request) -> None:
+        # A misspelt filter (?serch=acme) silently ignored reads as "no such rows" or "no
+        # filter": refused, naming what is accepted.
+        accepted = self.accepted_query_parameters()
+        unknown = [name for name in request.query_params if name not in accepted]
+        if unknown:
+            message = f"Unknown query parameter. This endpoint accepts: {', '.join(accepted)}."
+            raise serializers.ValidationError({name[:100]: [message] for name in unknown[:20]})
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},

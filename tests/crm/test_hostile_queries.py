@@ -96,3 +96,57 @@ def test_the_earliest_and_latest_instants_still_filter(api, key, value):
     for endpoint in ("", "export/"):
         response = _get(api, key, f"/api/v1/contacts/{endpoint}", created_after=value)
         assert response.status_code == 200, response.content
+
+
+# --- unknown parameters -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["", "export/"])
+@pytest.mark.parametrize("query", ["serch=acme", "Search=acme", "company_x=1", "format=json", "x"])
+def test_an_unknown_parameter_is_a_400_listing_the_accepted_ones(api, key, endpoint, query):
+    Contact.objects.create(first_name="A", last_name="B", company="Zeta")
+    response = api.get(f"/api/v1/contacts/{endpoint}?{query}", **bearer(key))
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/json")
+    name = query.partition("=")[0]
+    (message,) = response.json()[name]
+    assert "search" in message and "ordering" in message and "created_after" in message
+    assert ("page_size" in message) == (endpoint == "")
+    assert ("formula_guard" in message) == (endpoint == "export/")
+
+
+def test_unknown_parameters_are_refused_only_after_the_key_is_checked(api, make_key):
+    _, leads_only = make_key({"leads": ["view"]})
+    assert api.get("/api/v1/contacts/?serch=acme").status_code == 401
+    assert api.get("/api/v1/contacts/?serch=acme", **bearer(leads_only)).status_code == 403
+
+
+def test_every_documented_parameter_is_accepted_and_every_accepted_one_documented(api, key):
+    schema = api.get("/api/schema/").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        operation = operations.get("get")
+        if operation is None or "{" in path:
+            continue
+        documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        for name in documented:
+            response = api.get(f"{path}?{name}=", **bearer(key))
+            if response["Content-Type"].startswith("application/json"):
+                assert "Unknown" not in str(response.json()), (path, name)
+        bogus = api.get(f"{path}?zz_not_a_parameter=1", **bearer(key))
+        if path != "/api/v1/key/":
+            assert bogus.status_code == 400, path
+            accepted = bogus.json()["zz_not_a_parameter"][0].split(": ", 1)[1].rstrip(".")
+            assert set(accepted.split(", ")) == documented, path
+            checked += 1
+    assert checked == 6
+
+
+def test_known_parameters_still_filter(api, key):
+    Contact.objects.create(first_name="A", last_name="B", company="Acme")
+    Contact.objects.create(first_name="C", last_name="D", company="Zeta")
+    response = api.get("/api/v1/contacts/?search=acme&page=1&page_size=10", **bearer(key))
+    assert [r["company"] for r in response.json()["results"]] == ["Acme"]
+    export = api.get("/api/v1/contacts/export/?company=zeta&formula_guard=off", **bearer(key))
+    assert export.status_code == 200
+    assert b"Zeta" in b"".join(export.streaming_content)
