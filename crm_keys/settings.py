@@ -224,7 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keys.api.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["keys.api.permissions.HasKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["keys.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "crm.filters.FilterBackend",  # django-filter's, skipped when no filter is named
         "crm.filters.SearchFilter",
