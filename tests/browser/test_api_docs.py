@@ -41,7 +41,9 @@ def test_swagger_ui_renders_the_api_for_integrators(chromium_page: Any, shot: An
     export.screenshot(path=str(SCREENSHOTS / "api-docs-export-operation.png"))
 
 
-def test_the_docs_page_talks_to_no_host_but_ours(chromium_page: Any, live_server: Any, shot: Any) -> None:
+def test_the_docs_page_talks_to_no_host_but_ours(
+    chromium_page: Any, live_server: Any, shot: Any
+) -> None:
     """Swagger UI sends the schema's URL to validator.swagger.io (an image badge) unless
     ``validatorUrl`` is null; it skips that only for localhost, so the page is served here under
     a public-looking name, each request answered by the live server."""
