@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 import django_filters
@@ -294,6 +295,10 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         rows = queryset.values_list(
             *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
         ).iterator(chunk_size=2000)
+        # The query runs here, before the status line: a value the database refuses or a
+        # database that is down is still a JSON 4xx/503, never a 200 with a cut-off file.
+        first = list(itertools.islice(rows, 1))
+        rows = itertools.chain(first, rows)
         response = StreamingHttpResponse(
             csv_lines(fields, ([cell(v) for v in row] for row in rows)),
             content_type="text/csv; charset=utf-8",
