@@ -8,9 +8,11 @@ from http import HTTPStatus
 from typing import Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -120,3 +122,16 @@ class KeyInfoView(RouteMethodsFirst, APIView):
     def get(self, request: Request) -> Response:
         key: APIKey = request.auth
         return Response(selectors.key_self_description(key))
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema; ``?format=`` other than json or yaml is a 400 saying so (DRF answers
+    404, which read as "no such route")."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request)
+        except Http404:
+            if force:  # the error response itself: plain JSON
+                return JSONRenderer(), JSONRenderer.media_type
+            raise exceptions.ValidationError({"format": ["json (the default) or yaml."]}) from None
