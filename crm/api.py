@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 from typing import Any
 
 import django_filters
@@ -292,13 +291,14 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         cell = _guarded_cell if formula_guard(request) else _plain_cell
         queryset = self.filter_queryset(self.get_queryset())
         fields = list(self.get_serializer_class().Meta.fields)
-        rows = queryset.values_list(
+        columns = queryset.values_list(
             *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
-        ).iterator(chunk_size=2000)
-        # The query runs here, before the status line: a value the database refuses or a
-        # database that is down is still a JSON 4xx/503, never a 200 with a cut-off file.
-        first = list(itertools.islice(rows, 1))
-        rows = itertools.chain(first, rows)
+        )
+        # The query's first row, before the status line: a value the database refuses or a
+        # database that is down is still a JSON 4xx/503, never a 200 with a cut-off file. (A
+        # plain LIMIT 1 query: the stream's own cursor opens only when the stream is read.)
+        list(columns[:1])
+        rows = columns.iterator(chunk_size=2000)
         response = StreamingHttpResponse(
             csv_lines(fields, ([cell(v) for v in row] for row in rows)),
             content_type="text/csv; charset=utf-8",

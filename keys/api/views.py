@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
@@ -26,11 +26,19 @@ from .permissions import HasValidKey
 logger = logging.getLogger(__name__)
 
 
+MSG_DATA_ERROR = (
+    "A value in the request is out of the range the database can store or compare "
+    "(a number or date too large?)."
+)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with our wording for a missing key and a JSON 503 (never a bare 500)
     when the database is unreachable."""
     if isinstance(exc, exceptions.NotAuthenticated):
         exc.detail = exceptions.ErrorDetail(MSG_MISSING, code="not_authenticated")
+    if isinstance(exc, DataError):  # a value the database cannot take (out of its range)
+        return Response({"detail": MSG_DATA_ERROR}, status=400)
     if isinstance(exc, DatabaseError):
         logger.exception("database error on the API")
         return Response(
