@@ -7,7 +7,7 @@ from typing import Any
 
 import django_filters
 from django.db import models
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from crm_keys.csvstream import csv_lines
 from keys.api.views import RouteMethodsFirst
 
+from .filters import DayFilter, InstantFilter
 from .models import Contact, Lead, Opportunity
 
 # --- Serializers ------------------------------------------------------------------------------
@@ -124,7 +125,9 @@ class OpportunitySerializer(CRMSerializer):
 # --- Filters ----------------------------------------------------------------------------------
 
 
-CREATED_AFTER = "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z)."
+CREATED_AFTER = (
+    "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z; UTC without an offset)."
+)
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -137,10 +140,10 @@ class ContactFilter(django_filters.FilterSet):
     country = django_filters.CharFilter(
         lookup_expr="iexact", help_text="Country, exactly (case-insensitive)."
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = InstantFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
     )
 
@@ -159,7 +162,7 @@ class LeadFilter(django_filters.FilterSet):
     max_value = django_filters.NumberFilter(
         field_name="estimated_value", lookup_expr="lte", help_text="Estimated value at most this."
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
 
@@ -175,12 +178,12 @@ class OpportunityFilter(django_filters.FilterSet):
     max_amount = django_filters.NumberFilter(
         field_name="amount", lookup_expr="lte", help_text="Amount at most this."
     )
-    close_after = django_filters.DateFilter(
+    close_after = DayFilter(
         field_name="close_date",
         lookup_expr="gte",
         help_text="Closes on or after this date (YYYY-MM-DD).",
     )
-    close_before = django_filters.DateFilter(
+    close_before = DayFilter(
         field_name="close_date",
         lookup_expr="lte",
         help_text="Closes on or before this date (YYYY-MM-DD).",
@@ -237,6 +240,39 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     lookup_value_regex = r"[0-9]+"
     ordering = ["id"]
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            # ``?format=<anything>`` names no renderer here (DRF answers 404 "no route"): the
+            # response is JSON, and on a list or export ``format`` is refused below, after the
+            # key is checked, as the undocumented parameter it is.
+            return super().perform_content_negotiation(request, force=True)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # the key, its permission, content type
+        if self.action in ("list", "export"):
+            self._refuse_unknown_parameters(request)
+
+    def accepted_query_parameters(self) -> list[str]:
+        """What a list or export takes (the schema documents exactly these): its filters,
+        search and ordering, plus paging on the list and the formula guard on the export."""
+        names = [*self.filterset_class.base_filters, "search", "ordering"]
+        if self.action == "list":
+            names += [self.paginator.page_query_param, self.paginator.page_size_query_param]
+        else:
+            names.append("formula_guard")
+        return names
+
+    def _refuse_unknown_parameters(self, request: Request) -> None:
+        # A misspelt filter (?serch=acme) silently ignored reads as "no such rows" or "no
+        # filter": refused, naming what is accepted.
+        accepted = self.accepted_query_parameters()
+        unknown = [name for name in request.query_params if name not in accepted]
+        if unknown:
+            message = f"Unknown query parameter. This endpoint accepts: {', '.join(accepted)}."
+            raise serializers.ValidationError({name[:100]: [message] for name in unknown[:20]})
+
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},
         parameters=[
@@ -255,9 +291,14 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         cell = _guarded_cell if formula_guard(request) else _plain_cell
         queryset = self.filter_queryset(self.get_queryset())
         fields = list(self.get_serializer_class().Meta.fields)
-        rows = queryset.values_list(
+        columns = queryset.values_list(
             *[f if f not in ("contact", "lead") else f"{f}_id" for f in fields]
-        ).iterator(chunk_size=2000)
+        )
+        # The query's first row, before the status line: a value the database refuses or a
+        # database that is down is still a JSON 4xx/503, never a 200 with a cut-off file. (A
+        # plain LIMIT 1 query: the stream's own cursor opens only when the stream is read.)
+        list(columns[:1])
+        rows = columns.iterator(chunk_size=2000)
         response = StreamingHttpResponse(
             csv_lines(fields, ([cell(v) for v in row] for row in rows)),
             content_type="text/csv; charset=utf-8",

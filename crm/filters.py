@@ -13,16 +13,63 @@ skipped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import django_filters
+from django import forms
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 MAX_SEARCH_LENGTH = 200
+
+DATETIME_FORMAT = (
+    "An ISO 8601 date and time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, "
+    "e.g. 2026-03-01T00:00:00Z (a time without an offset is UTC)"
+)
+DATE_FORMAT = "A date as YYYY-MM-DD between 0001-01-01 and 9999-12-31, e.g. 2026-03-01"
+
+
+def _got(value: Any) -> str:
+    return f"; got {str(value)[:40]!r}." if value not in (None, "") else "."
+
+
+class _InstantField(IsoDateTimeField):
+    """An ISO 8601 instant that Python and the database can hold in UTC. An offset can push a
+    valid-looking value past year 1 or 9999 (``0001-01-01T00:00:00+14:00``), which overflowed
+    in the time-zone conversion of the query: refused here, with the expected form."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        try:
+            parsed = super().to_python(value)
+            if parsed is not None:
+                parsed.astimezone(UTC)
+        except (forms.ValidationError, OverflowError, ValueError):
+            raise forms.ValidationError(DATETIME_FORMAT + _got(value), code="invalid") from None
+        return parsed
+
+
+class _DayField(forms.DateField):
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except (forms.ValidationError, OverflowError, ValueError):
+            raise forms.ValidationError(DATE_FORMAT + _got(value), code="invalid") from None
+
+
+class InstantFilter(django_filters.IsoDateTimeFilter):
+    """A date-time filter whose every refusal names the expected form (a 400, never a 500)."""
+
+    field_class = _InstantField
+
+
+class DayFilter(django_filters.DateFilter):
+    field_class = _DayField
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -81,7 +128,8 @@ class OrderingFilter(filters.OrderingFilter):
             return self.get_default_ordering(view)
         allowed = self._allowed(view)
         fields = [f.strip() for f in raw.split(",")]
-        if not all(fields) or any(f.lstrip("-") not in allowed for f in fields):
+        # One optional leading "-": "--id" is no field (Django would raise a FieldError: a 500).
+        if any(f.removeprefix("-") not in allowed for f in fields):
             raise ValidationError(
                 {
                     self.ordering_param: [

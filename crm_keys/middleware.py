@@ -22,8 +22,13 @@ from django.http import HttpRequest
 API_PREFIX = "/api/"
 
 
+def is_api_path(path: str) -> bool:
+    """``/api`` itself and everything under ``/api/`` (not ``/apix``)."""
+    return path.startswith(API_PREFIX) or path == API_PREFIX[:-1]
+
+
 def is_api_request(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
+    return is_api_path(request.path_info)
 
 
 class _BrowserOnly:

@@ -57,3 +57,8 @@ class GunicornLogger(Logger):
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         return {k: _clean(v) for k, v in super().atoms(resp, req, environ, request_time).items()}
+
+
+def redact(text: str) -> str:
+    """``text`` with every key cut back to ``icrm_<public id>…``, plain or percent-encoded."""
+    return strip_secrets(text)

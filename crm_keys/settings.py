@@ -224,7 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keys.api.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["keys.api.permissions.HasKeyScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["keys.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "crm.filters.FilterBackend",  # django-filter's, skipped when no filter is named
         "crm.filters.SearchFilter",
@@ -241,6 +241,7 @@ REST_FRAMEWORK = {
 
 # OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ (static files from the sidecar
 # package, served locally: no CDN).
+_NO_VALIDATOR = {"validatorUrl": None}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Intellicon CRM API",
     # The introduction (authentication, errors, limits) is written by the post-processing hook.
@@ -257,9 +258,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Read-only docs: a "Try it out" call from the browser would be refused (keys are for
-    # server-to-server use), so the page does not offer it.
-    "SWAGGER_UI_SETTINGS": {"supportedSubmitMethods": [], "docExpansion": "list"},
+    # Read-only (browser calls are refused); no validator.swagger.io call from the browser.
+    "SWAGGER_UI_SETTINGS": {"supportedSubmitMethods": [], "docExpansion": "list", **_NO_VALIDATOR},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

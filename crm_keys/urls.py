@@ -6,9 +6,9 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
-from keys.api.views import KeyInfoView
+from keys.api.views import KeyInfoView, SchemaView
 
 admin.site.site_header = "Intellicon CRM Admin"
 admin.site.site_title = "Intellicon CRM Admin"
@@ -24,7 +24,7 @@ urlpatterns = [
     # JSON like every response under /api/ (YAML with ?format=yaml).
     re_path(
         r"^api/schema/?$",
-        SpectacularAPIView.as_view(
+        SchemaView.as_view(
             renderer_classes=[
                 OpenApiJsonRenderer,
                 OpenApiJsonRenderer2,

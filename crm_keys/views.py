@@ -5,12 +5,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from crm_keys.forbidden import admin_permission_denied
+from keys.api.guard import refusal_of_unreadable_request
 from keys.api.views import json_not_found, json_server_error
+
+from .middleware import is_api_request
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path_info.startswith("/api/"):
-        return JsonResponse(
+    if is_api_request(request):
+        return refusal_of_unreadable_request(exception) or JsonResponse(
             {"detail": "Bad request: the request could not be read (too large or malformed)."},
             status=400,
         )
@@ -18,7 +21,7 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path_info.startswith("/api/"):
+    if is_api_request(request):
         return JsonResponse({"detail": "Permission denied."}, status=403)
     user = getattr(request, "user", None)
     if (
@@ -33,12 +36,12 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path_info.startswith("/api/"):
+    if is_api_request(request):
         return json_not_found(request, exception)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path_info.startswith("/api/"):
+    if is_api_request(request):
         return json_server_error(request)
     return defaults.server_error(request)

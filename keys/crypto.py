@@ -16,7 +16,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 from django.conf import settings
 
@@ -110,6 +110,18 @@ def looks_like_key(value: str | bytes) -> bool:
     if isinstance(value, bytes):
         return _KEY_SHAPE_BYTES_RE.search(value) is not None
     return _KEY_SHAPE_RE.search(value) is not None
+
+
+def hides_key(text: str, *, decodings: int = 2) -> bool:
+    """``looks_like_key`` of ``text`` or of what up to ``decodings`` rounds of URL decoding
+    make of it (``icrm%5F…``, every byte encoded, encoded twice): for URLs."""
+    for _ in range(decodings + 1):
+        if looks_like_key(text):
+            return True
+        if "%" not in text and "+" not in text:
+            return False
+        text = unquote_plus(text)
+    return False
 
 
 def _pepper() -> bytes:

@@ -77,8 +77,7 @@ def _refuse(message: str, code: str) -> AuthenticationFailed:
 def _key_in_url_or_body(request: HttpRequest) -> bool:
     query = request.META.get("QUERY_STRING", "")
     if query and (
-        crypto.looks_like_key(unquote_plus(query))
-        or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
+        crypto.hides_key(query) or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
     ):
         return True
     content_type = request.META.get("CONTENT_TYPE", "")

@@ -51,6 +51,7 @@ LOOKUP_FIELDS = (
     "revoked_at",
     "grace_ends_at",
     "replaced_by_id",
+    "lineage_root_id",
     "rate_limit_per_minute",
     "allowed_ips",
 )

@@ -1,4 +1,5 @@
-"""Response-side work for /api/: JSON errors, security headers, rotation notices and usage
+"""Request- and response-side work for /api/: requests refused before any view (``guard``),
+JSON errors, security headers, rotation notices and usage
 counting (with the key's client, and the ``detail`` of an error response).
 
 Runs after the view. It does no database or network I/O: usage goes to an in-process buffer
@@ -12,9 +13,12 @@ from email.utils import format_datetime
 
 from django.http import HttpRequest, HttpResponse
 
+from crm_keys.middleware import is_api_request
+
 from .. import crypto
 from ..models import APIKey
 from ..usage import recorder
+from . import guard
 from .views import as_json_error
 
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -25,9 +29,9 @@ class APIResponseMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path_info.startswith("/api/"):
+        if not is_api_request(request):
             return self.get_response(request)
-        response = as_json_error(self.get_response(request))
+        response = guard.refusal(request) or as_json_error(self.get_response(request))
         response["Cache-Control"] = "no-store"
         response["X-Content-Type-Options"] = "nosniff"
         rate_limit = getattr(request, "rate_limit", None)

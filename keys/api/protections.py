@@ -261,7 +261,8 @@ def enforce_key_rules(request: HttpRequest, key: APIKey, ip: str | None) -> None
         raise PermissionDenied(MSG_IP_DENIED.format(ip=ip or "unknown"))
     if key.rate_limit_per_minute:
         limit = key.rate_limit_per_minute
-        count, reset = count_hit(f"key:{key.pk}", 60)
+        # One bucket per rotation lineage: the old key and its replacement share the limit.
+        count, reset = count_hit(f"key:{key.lineage_id}", 60)
         request.rate_limit = (limit, max(0, limit - count), reset)  # the RateLimit-* headers
         if count > limit:
             raise Throttled(

@@ -26,7 +26,7 @@ OPERATIONS = {
     "list": (
         "List {many}",
         "The {many}, a page at a time, narrowed by the filters below (every filter given must "
-        "hold).",
+        "hold). A query parameter not listed here is a 400 naming the accepted ones.",
     ),
     "retrieve": ("Get a {one}", "One {one}, by its id."),
     "create": (
@@ -46,7 +46,11 @@ OPERATIONS = {
     "export": (
         "Export {many} as CSV",
         "Every {one} matching the filters below, as CSV (UTF-8, a header row, streamed): the "
-        "list's filters, `search` and `ordering`, without pagination. By default a cell "
+        "list's filters, `search` and `ordering`, without pagination. The query runs before "
+        "the response starts, so a bad value is a 400 and an unreachable database a 503; if "
+        "the database fails mid-stream, the file's last line is `#ERROR: export interrupted…` "
+        "and the chunked response ends without its final chunk (curl exits 18; HTTP libraries "
+        "raise), so a truncated file is never mistaken for a whole one. By default a cell "
         "starting with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` so "
         "a spreadsheet does not run it as a formula (a phone number `+1-555-…` becomes "
         "`'+1-555-…`); `formula_guard=off` returns every value exactly as stored.",
@@ -185,6 +189,8 @@ class ScopedAutoSchema(AutoSchema):
                 "Invalid query parameter or body: each one named with its messages.",
                 self._component("InvalidRequest", INVALID_SCHEMA),
             )
+        if operation.get("requestBody"):
+            responses["413"] = answer("The body is larger than 2.5 MB.")
         responses["401"] = answer(
             "No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out key.",
             **{"WWW-Authenticate": {**_HEADER, "description": '`Bearer realm="api"`'}},
@@ -270,10 +276,11 @@ Every error is JSON `{"detail": "…"}`; a 400 names each invalid parameter or f
 
 | Status | Meaning |
 |---|---|
-| 400 | A query parameter or the body is invalid (e.g. `page_size=0`, a date that does not exist). |
-| 401 | No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out one; with `WWW-Authenticate`. |
+| 400 | A query parameter or the body is invalid (e.g. `page_size=0`, a date that does not exist or an offset takes past year 1 or 9999, an `ordering` not listed), a parameter the operation does not take (the answer lists those it does), more than 1000 query parameters, or a body that is not UTF-8 JSON or is nested too deeply. |
+| 401 | No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out one, or a key anywhere in the URL (path or query: treat it as leaked); with `WWW-Authenticate`. |
 | 403 | The key lacks the permission, or the request came from a browser or from outside the key's IP allowlist. |
 | 404 | No record with that id, a page past the last, or no such route. |
+| 413 | The body is larger than 2.5 MB. |
 | 405 | The route does not have that method (whatever the key); `Allow` lists those it has. |
 | 429 | Over the key's rate limit, or too many failed authentications from your address; `Retry-After` says when to retry. |
 | 503 | The database is unavailable; retry shortly. |
@@ -282,7 +289,8 @@ Every error is JSON `{"detail": "…"}`; a 400 names each invalid parameter or f
 
 A key may have a limit of requests per minute. Every response to such a key carries \
 `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the minute's \
-window ends); past the limit the answer is 429 with `Retry-After`.
+window ends); past the limit the answer is 429 with `Retry-After`. A rotated key and its \
+replacement share one count: using both during the grace period does not double the limit.
 
 ## Lists, filters and CSV
 
@@ -292,7 +300,10 @@ each operation; a malformed value is a 400 naming the parameter. `…/export/` s
 matching row as CSV with the same filters. By default the export guards against spreadsheet \
 formulas (a cell starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so \
 `+1-555-…` reads `'+1-555-…`); programs that read the CSV pass `formula_guard=off` for the \
-values exactly as stored. The trailing slash of every route is optional.
+values exactly as stored. An export cut short by a server failure ends with the line \
+`#ERROR: export interrupted…` and without the response's final chunk: check for either. \
+Dates: `YYYY-MM-DD`; date-times: ISO 8601 (`2026-03-01T00:00:00Z`, UTC without an offset). \
+A parameter an operation does not list is a 400. The trailing slash of every route is optional.
 
 These pages are documentation only: calls from a browser are refused, so try the API with `curl` or your integration's HTTP client.
 """

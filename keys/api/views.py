@@ -7,10 +7,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import DatabaseError, DataError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,11 +26,19 @@ from .permissions import HasValidKey
 logger = logging.getLogger(__name__)
 
 
+MSG_DATA_ERROR = (
+    "A value in the request is out of the range the database can store or compare "
+    "(a number or date too large?)."
+)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with our wording for a missing key and a JSON 503 (never a bare 500)
     when the database is unreachable."""
     if isinstance(exc, exceptions.NotAuthenticated):
         exc.detail = exceptions.ErrorDetail(MSG_MISSING, code="not_authenticated")
+    if isinstance(exc, DataError):  # a value the database cannot take (out of its range)
+        return Response({"detail": MSG_DATA_ERROR}, status=400)
     if isinstance(exc, DatabaseError):
         logger.exception("database error on the API")
         return Response(
@@ -120,3 +130,16 @@ class KeyInfoView(RouteMethodsFirst, APIView):
     def get(self, request: Request) -> Response:
         key: APIKey = request.auth
         return Response(selectors.key_self_description(key))
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema; ``?format=`` other than json or yaml is a 400 saying so (DRF answers
+    404, which read as "no such route")."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request)
+        except Http404:
+            if force:  # the error response itself: plain JSON
+                return JSONRenderer(), JSONRenderer.media_type
+            raise exceptions.ValidationError({"format": ["json (the default) or yaml."]}) from None

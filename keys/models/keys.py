@@ -182,6 +182,12 @@ class APIKey(models.Model):
         editable=False,
     )
     grace_ends_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    # The first key of this key's rotation lineage (null: this key is the first). The keys of one
+    # lineage count against one rate limit, so holding two working keys during a grace period
+    # does not double an integration's allowance. Read on the request path with the key itself.
+    lineage_root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
 
     # Written by the usage flush job, never on the request path.
     last_used_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
@@ -265,6 +271,11 @@ class APIKey(models.Model):
         if stopped is not None and self.last_used_at is not None and self.last_used_at > stopped:
             return self.last_used_at
         return None
+
+    @property
+    def lineage_id(self) -> int:
+        """The rotation lineage this key belongs to: its first key's id."""
+        return self.lineage_root_id or self.pk
 
     def allows(self, module: str, action: str) -> bool:
         return action in self.scopes.get(module, ())

@@ -335,6 +335,7 @@ def key_rotate(*, key: APIKey | int, grace: timedelta, actor: Actor) -> Rotated:
         alerts_muted=old.alerts_muted,
         rate_limit_per_minute=old.rate_limit_per_minute,
         allowed_ips=old.allowed_ips,
+        lineage_root_id=old.lineage_id,  # one rate limit for the old key and its replacement
     )
     errors = rules.new_key_policy_errors(policy, new, now)
     if errors:

@@ -39,3 +39,33 @@ def test_swagger_ui_renders_the_api_for_integrators(chromium_page: Any, shot: An
     # Keys are refused in browsers, so the page offers no "Try it out".
     assert export.get_by_role("button", name="Try it out").count() == 0
     export.screenshot(path=str(SCREENSHOTS / "api-docs-export-operation.png"))
+
+
+def test_the_docs_page_talks_to_no_host_but_ours(
+    chromium_page: Any, live_server: Any, shot: Any
+) -> None:
+    """Swagger UI sends the schema's URL to validator.swagger.io (an image badge) unless
+    ``validatorUrl`` is null; it skips that only for localhost, so the page is served here under
+    a public-looking name, each request answered by the live server."""
+    page = chromium_page
+    ours = "https://crm.example.com"
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+
+    def serve(route: Any) -> None:
+        if route.request.url.startswith(ours + "/"):
+            path = route.request.url[len(ours) :]
+            route.fulfill(response=route.fetch(url=live_server.url + path))
+        else:
+            route.abort()
+
+    page.route("**/*", serve)
+    page.goto(ours + "/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title")
+    page.locator(".opblock-tag-section").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    foreign = [url for url in requested if not url.startswith(ours + "/")]
+    assert foreign == [], foreign
+    assert page.locator(".swagger-ui img[src*='validator']").count() == 0
+    assert "Intellicon CRM API" in page.locator(".swagger-ui .info .title").inner_text()
+    shot(page, "api-docs-no-foreign-requests")

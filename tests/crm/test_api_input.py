@@ -23,13 +23,14 @@ def test_invalid_json_body(api, full):
     assert "JSON" in response.json()["detail"]
 
 
-def test_oversized_body_is_a_json_400(api, full):
+def test_oversized_body_is_a_json_413(api, full):
     body = json.dumps({"first_name": "x" * (3 * 1024 * 1024), "last_name": "y"})
     response = api.post(
         "/api/v1/contacts/", data=body, content_type="application/json", **bearer(full)
     )
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
+    assert "too large" in response.json()["detail"]
     assert not Contact.objects.exists()
 
 

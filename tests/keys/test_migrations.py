@@ -50,3 +50,28 @@ def test_existing_keys_get_their_creator_as_owner_and_grantor() -> None:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_keys_rotated_before_lineages_were_recorded_join_their_old_keys_lineage() -> None:
+    apps = migrate([("keys", "0015_cli_name_format_characters")])
+    try:
+        APIKey = apps.get_model("keys", "APIKey")
+        fields = {"scopes": {"contacts": ["view"]}, "expiry_policy": "90d"}
+
+        def key(letter: str, **more: Any) -> Any:
+            return APIKey.objects.create(
+                name=letter, public_id=letter * 12, key_hash=letter * 64, **fields, **more
+            )
+
+        first, second, third, alone = key("a"), key("b"), key("c"), key("d")
+        APIKey.objects.filter(pk=first.pk).update(replaced_by=second)
+        APIKey.objects.filter(pk=second.pk).update(replaced_by=third)
+        apps = migrate([("keys", "0016_rotation_lineage")])
+        APIKey = apps.get_model("keys", "APIKey")
+        roots = dict(APIKey.objects.values_list("name", "lineage_root_id"))
+        assert roots == {"a": None, "b": first.pk, "c": first.pk, "d": None}
+        assert alone.pk not in roots.values()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -131,3 +132,35 @@ def test_counters_survive_a_broken_counters_file(settings, tmp_path):
     protections.reset_local_state()
     results = [protections.hit("broken-file", 2, 60)[0] for _ in range(3)]
     assert results == [True, True, False]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("redis", [False, True], ids=["machine", "redis"])
+def test_a_rotation_shares_one_rate_limit_between_old_and_new_key(
+    api, make_key, actor, settings, redis
+):
+    """During the grace period an integration holds two working keys; alternating them must not
+    double its allowance. Rotating twice (old, middle and new all working) shares it too."""
+    if redis and not os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL is not set")
+    settings.REDIS_URL = os.environ.get("REDIS_URL", "") if redis else ""
+    key, old = limited_key(make_key, actor, 4)
+    middle = services.key_rotate(key=key, grace=timedelta(hours=1), actor=actor)
+    newest = services.key_rotate(key=middle.key, grace=timedelta(hours=1), actor=actor)
+    keys = [old, middle.full_key, newest.full_key]
+    statuses = [api.get(URL, **bearer(keys[i % 3])).status_code for i in range(6)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    remaining = [api.get(URL, **bearer(k))["RateLimit-Remaining"] for k in keys]
+    assert remaining == ["0", "0", "0"]
+    other = limited_key(make_key, actor, 4)[1]  # an unrelated key keeps its own bucket
+    assert api.get(URL, **bearer(other)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_shared_limit_costs_no_query(api, make_key, actor, django_assert_max_num_queries):
+    key, old = limited_key(make_key, actor, 100)
+    new = services.key_rotate(key=key, grace=timedelta(hours=1), actor=actor).full_key
+    for full in (old, new):
+        api.get(URL, **bearer(full))  # the key cache has both
+        with django_assert_max_num_queries(2):  # the list's count and page; no key query
+            assert api.get(URL, **bearer(full)).status_code == 200

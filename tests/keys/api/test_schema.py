@@ -136,3 +136,13 @@ def test_swagger_ui_is_served_locally(client):
     assert "swagger-ui" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
+
+
+@pytest.mark.parametrize("value", ["xml", "html", "", "yaml2"])
+def test_a_schema_format_it_cannot_write_is_a_400_naming_the_formats(client, value):
+    response = client.get(f"/api/schema/?format={value}")
+    if value == "":
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400, response.content
+    assert "yaml" in response.json()["format"][0]

@@ -1,0 +1,75 @@
+"""Requests under /api/ refused before URL resolution or any view, each with a JSON answer
+that says what is wrong (Django would answer a 404 that does not say why, or a 400 page that
+is HTML in debug):
+
+- a key in the path (``/api/v1/contacts/icrm_…/``, percent-encoded or not): 401, as a key in
+  the query string is (the access log redacts it: ``crm_keys.redact``);
+- a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` by its Content-Length: 413, unread;
+- more query parameters than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: 400.
+
+Cost on a normal request: one regular-expression search of the path and a header read.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpRequest, JsonResponse
+
+from .. import crypto
+from .authentication import MSG_IN_URL
+
+MSG_TOO_MANY_PARAMETERS = (
+    "Too many query parameters: at most {limit} are read. The routes and their parameters are "
+    "listed at /api/docs/."
+)
+MSG_TOO_LARGE = (
+    "The request body is too large: at most {size} bytes ({mb:g} MB). No record of this API "
+    "needs more."
+)
+
+
+def refusal(request: HttpRequest) -> JsonResponse | None:
+    path = request.path_info
+    if crypto.hides_key(path, decodings=1):  # the server decoded it once already
+        response = JsonResponse({"detail": MSG_IN_URL}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    too_large = body_too_large(request)
+    if too_large is not None:
+        return too_large
+    try:
+        request.GET  # noqa: B018 -- parsed here, where a refusal can still be JSON
+    except TooManyFieldsSent as exc:
+        return refusal_of_unreadable_request(exc)
+    return None
+
+
+def body_too_large(request: HttpRequest) -> JsonResponse | None:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # Django refuses a malformed Content-Length itself
+    if limit is not None and length > limit:
+        return _too_large()
+    return None
+
+
+def _too_large() -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return JsonResponse(
+        {"detail": MSG_TOO_LARGE.format(size=limit, mb=round(limit / 1024 / 1024, 1))},
+        status=413,
+    )
+
+
+def refusal_of_unreadable_request(exception: Exception | None) -> JsonResponse | None:
+    """The JSON answer to what Django refuses while reading a request (its handler400 gets
+    these when they escape a view); None for anything else."""
+    if isinstance(exception, RequestDataTooBig):
+        return _too_large()
+    if isinstance(exception, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return JsonResponse({"detail": MSG_TOO_MANY_PARAMETERS.format(limit=limit)}, status=400)
+    return None
