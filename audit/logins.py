@@ -39,14 +39,16 @@ def locked_message(now: datetime | None = None) -> str:
     until = timezone.localtime((now or timezone.now()) + settings.AXES_COOLOFF_TIME)
     # The end of the minute, so "after 12:47" is never a minute early.
     until = (until + timedelta(seconds=59)).replace(second=0, microsecond=0)
+    # Axes locks when the username or the address is over the limit, without saying which;
+    # the page names both possibilities and no command (it is shown to anyone).
     if "username" in settings.AXES_LOCKOUT_PARAMETERS:
-        what, command = "this username and this address are", "--user NAME --ip ADDRESS"
+        what = "for this username or from this address"
     else:
-        what, command = "login from this address is", "--ip ADDRESS"
+        what = "from this address"
     return (
-        f"Too many failed logins: {what} locked for {lockout_minutes()} minutes. Try again "
-        f"after {until:%Y-%m-%d %H:%M %Z}; an attempt before then starts the wait again. An "
-        f"administrator can unlock it sooner (manage.py unlock_login {command})."
+        f"Too many failed logins {what}: login is locked for {lockout_minutes()} minutes. Try "
+        f"again after {until:%Y-%m-%d %H:%M %Z}; an attempt before then starts the wait again. "
+        "An administrator can unlock it sooner."
     )
 
 

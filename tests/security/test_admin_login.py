@@ -111,7 +111,8 @@ def test_wrong_passwords_lock_the_account_everywhere_then_an_admin_unlocks_it(
     elsewhere = Browser(server, "203.0.113.44")
     refused = elsewhere.login("alice", PASSWORD)
     assert refused[0] == 429 and not logged_in(refused)
-    assert "this username and this address are locked for 15 minutes" in refused[2]
+    assert "for this username or from this address: login is locked for 15 minutes" in refused[2]
+    assert "unlock_login" not in refused[2]  # the page is shown to anyone: no command on it
     entry = AuditEntry.objects.get(action=AuditAction.LOGIN_LOCKED_OUT)
     assert "'alice'" in entry.message and PASSWORD not in entry.message
 
@@ -135,7 +136,8 @@ def test_address_only_locks_the_address_not_the_account_then_an_admin_unlocks_it
     assert [r[0] for r in results[: LIMIT - 1]] == [200] * (LIMIT - 1)  # the form, with an error
     assert {r[0] for r in results[LIMIT:]} == {429}
     locked_page = results[-1][2]
-    assert "locked" in locked_page and "15 minutes" in locked_page
+    assert "from this address: login is locked for 15 minutes" in locked_page
+    assert "for this username" not in locked_page
     # When to try again: the time the lock ends, as a clock time with its zone.
     until = re.search(r"Try again after (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", locked_page)
     assert until, locked_page[:2000]
