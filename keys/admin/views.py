@@ -293,6 +293,10 @@ class KeyAdminViews:
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         key = self._key_for(request, object_id, self.has_revoke_permission)  # type: ignore[attr-defined]
         error = ""
+        if request.method == "POST" and key.revocation_refusal() is not None:
+            # A second submission (double click, reload, a second tab) ends where the first
+            # one did: on the key page, saying it is revoked, when and by whom.
+            return self._already_revoked(request, key)
         form = RevokeForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             not_announced: list[str] = []  # said instead of the success (keys.api.changes)
@@ -301,6 +305,9 @@ class KeyAdminViews:
                 with changes.reporting_to(not_announced.append):
                     services.key_revoke(key=key, actor=actor, reason=reason)
             except services.KeyServiceError as exc:
+                key.refresh_from_db()
+                if key.revocation_refusal() is not None:  # the other submission won the lock
+                    return self._already_revoked(request, key)
                 error = str(exc)
             else:
                 done = f"The API key “{key.name}” ({key.display_id}) was revoked."
@@ -320,26 +327,47 @@ class KeyAdminViews:
         )
         return self._render(request, self.revoke_template, context)
 
+    def _already_revoked(self, request: HttpRequest, key: APIKey) -> HttpResponse:
+        self.message_user(  # type: ignore[attr-defined]
+            request,
+            f"The API key “{key.name}” ({key.display_id}) is revoked: it was revoked "
+            f"{key.revoked_text()}. Every request with it is rejected with 401 Unauthorized.",
+            messages.INFO,
+        )
+        return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
+
     @admin.action(permissions=["revoke"], description="Revoke selected keys")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         now = timezone.now()
         keys = list(queryset)
         revocable = [k for k in keys if k.revocation_refusal(now) is None]
         form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
-        if request.POST.get("post") == "yes" and form.is_valid():
-            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
+        if request.POST.get("post") == "yes" and (form.is_valid() or not revocable):
+            actor, reason = Actor.from_request(request), form.cleaned_data.get("reason", "")
             done = 0
             not_announced: list[str] = []
+            skipped = [k for k in keys if k not in revocable]
             for key in revocable:
                 try:
                     with changes.reporting_to(not_announced.append):
                         services.key_revoke(key=key, actor=actor, reason=reason)
                     done += 1
                 except services.KeyServiceError as exc:
-                    self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
-            revoked = f"Revoked {done} API key{'s' if done != 1 else ''}."
-            refused = " Requests with them are now rejected with 401 Unauthorized."
-            self.message_user(request, *change_message(revoked, refused, not_announced))  # type: ignore[attr-defined]
+                    key.refresh_from_db()
+                    if key.revocation_refusal() is not None:  # revoked meanwhile (double submit)
+                        skipped.append(key)
+                    else:
+                        self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
+            if done:
+                revoked = f"Revoked {done} API key{'s' if done != 1 else ''}."
+                refused = " Requests with them are now rejected with 401 Unauthorized."
+                self.message_user(request, *change_message(revoked, refused, not_announced))  # type: ignore[attr-defined]
+            for key in skipped:
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    f"“{key.name}” ({key.display_id}) was already revoked {key.revoked_text()}.",
+                    messages.INFO,
+                )
             return None
         context = self._page_context(
             request,

@@ -347,9 +347,26 @@ class APIKey(models.Model):
         return None
 
     def revocation_refusal(self, now: datetime | None = None) -> str | None:
-        if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
-            return "This key is already revoked."
+        now = now or timezone.now()
+        if self.status_at(now) == KeyStatus.REVOKED:
+            return f"This key is already revoked: it was revoked {self.revoked_text(now)}."
         return None
+
+    def revoked_text(self, now: datetime | None = None) -> str:
+        """When and by whom a revoked key was revoked: "on 2026-11-27 14:03 UTC by admin
+        (compromised)"; a rotated key whose grace ended before the job recorded it, "on ...,
+        automatically when its rotation grace period ended"."""
+        now = now or timezone.now()
+        if self.revoked_at is not None and self.revoked_at <= now:
+            by = self.revoked_by_label or "an unknown actor"
+            reason = f" ({self.revoke_reason})" if self.revoke_reason else ""
+            return f"on {when_text(self.revoked_at)} by {by}{reason}"
+        if self.grace_ends_at is not None and self.grace_ends_at <= now:
+            return (
+                f"on {when_text(self.grace_ends_at)}, automatically when its rotation grace "
+                "period ended"
+            )
+        return ""
 
     def edit_refusal(self, now: datetime | None = None) -> str | None:
         if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:

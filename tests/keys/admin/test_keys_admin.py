@@ -385,9 +385,11 @@ def test_revoke_confirmation_then_post_revokes(admin_client: Any, make_key: Any,
     assert api.get("/api/v1/contacts/", **bearer(full)).status_code == 401
     entry = AuditEntry.objects.get(key_id=key.pk, action=AuditAction.REVOKED)
     assert entry.actor_label == "admin" and "compromised" in entry.message
-    # A second revoke shows the refusal, not a 500.
-    again = admin_client.post(revoke_url(key), {})
-    assert again.status_code == 200 and "already revoked" in again.content.decode()
+    # A second revoke (double click) lands where the first did, saying when and by whom.
+    again = admin_client.post(revoke_url(key), {}, follow=True)
+    assert again.redirect_chain == [(change_url(key), 302)]
+    assert "is revoked: it was revoked on" in again.content.decode()
+    assert AuditEntry.objects.filter(key_id=key.pk, action=AuditAction.REVOKED).count() == 1
 
 
 def test_bulk_revoke_has_a_confirmation_page(admin_client: Any, make_key: Any, api: Any) -> None:
