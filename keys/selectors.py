@@ -171,9 +171,16 @@ def key_detail(key: APIKey) -> dict[str, Any]:
 
 def policy_breaches(policy: KeyPolicy | None = None) -> list[tuple[APIKey, list[str]]]:
     """Active keys that break the key policy (made stricter after they were generated), with
-    how; oldest first. Listed for an admin to act on: the policy never changes them."""
+    how; oldest first. Listed for an admin to act on: the policy never changes them. The old
+    key of a rotation is left out: it cannot be edited or rotated, and it is revoked when its
+    grace period ends."""
     policy = policy or KeyPolicy.current()
-    keys = APIKey.objects.active().select_related("owner").order_by("created_at", "pk")
+    keys = (
+        APIKey.objects.active()
+        .filter(replaced_by__isnull=True)
+        .select_related("owner")
+        .order_by("created_at", "pk")
+    )
     return [(key, found) for key in keys.iterator(2000) if (found := policy.breaches(key))]
 
 
