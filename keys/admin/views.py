@@ -171,10 +171,13 @@ class KeyAdminViews:
     def shown_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Where a show-once page leaves the browser's history: the key was shown, once."""
         key = self._key_for(request, object_id, lambda request, key: True)
+        # The new key of a rotation was shown by "API key rotated": the reload says the same.
+        old_key = APIKey.objects.filter(replaced_by=key).first()
         context = self._page_context(
             request,
-            "API key generated",
+            "API key rotated" if old_key else "API key generated",
             key=key,
+            old_key=old_key,
             full_key=None,
             shown=True,
             key_url=reverse("admin:keys_apikey_change", args=[key.pk]),
