@@ -58,8 +58,8 @@ def expiry_for(
     policy: str, custom_date: date | None, *, now: datetime | None = None
 ) -> datetime | None:
     """Expiry time for a policy. A custom date means the key works through that whole day
-    (server time zone). Raises ValidationError (on ``expiry_date``) for a date not in the
-    future or absurdly far."""
+    (server time zone), so today is a valid choice. Raises ValidationError (on
+    ``expiry_date``) for a day already over or absurdly far."""
     now = now or timezone.now()
     policy = ExpiryPolicy(policy)
     if policy == ExpiryPolicy.NEVER:
@@ -67,8 +67,11 @@ def expiry_for(
     if policy == ExpiryPolicy.CUSTOM:
         if custom_date is None:
             message = "Choose the custom expiry date."
-        elif custom_date <= timezone.localdate(now):
-            message = "The custom expiry date must be in the future."
+        elif custom_date < timezone.localdate(now):
+            message = (
+                "The custom expiry date cannot be in the past: choose today or a later day "
+                "(the key works through the end of that day)."
+            )
         elif custom_date > timezone.localdate(now) + timedelta(days=MAX_CUSTOM_EXPIRY_DAYS):
             message = "The custom expiry date must be within 10 years."
         else:

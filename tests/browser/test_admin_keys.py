@@ -105,7 +105,7 @@ def test_custom_matrix_edit_scopes_revoke_and_audit_log(
     page.get_by_role("button", name="Generate", exact=True).click()
     page.wait_for_selector(".errornote")
     assert "at least one permission" in page.content()
-    assert "must be in the future" in page.content()
+    assert "cannot be in the past" in page.content()
     shot(page, "generate-errors")
     # Custom matrix: the Leads row toggle, then Contacts > View by its label.
     page.check("#id_expiry_policy_1")  # 30 days

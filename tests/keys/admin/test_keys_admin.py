@@ -213,10 +213,10 @@ def test_unknown_nonce_is_refused(admin_client: Any) -> None:
     assert APIKey.objects.count() == 0
 
 
-def test_custom_date_must_be_in_the_future(admin_client: Any) -> None:
-    today = timezone.localdate()
-    response = generate(admin_client, expiry_policy="custom", expiry_date=today.isoformat())
-    assert "must be in the future" in response.content.decode()
+def test_custom_date_may_be_today_never_in_the_past(admin_client: Any) -> None:
+    yesterday = timezone.localdate() - timedelta(days=1)
+    response = generate(admin_client, expiry_policy="custom", expiry_date=yesterday.isoformat())
+    assert "cannot be in the past" in response.content.decode()
     assert APIKey.objects.count() == 0
     response = generate(admin_client, expiry_policy="custom", expiry_date=tomorrow().isoformat())
     shown_key(response)
