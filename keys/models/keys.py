@@ -356,19 +356,15 @@ class APIKey(models.Model):
         return None
 
     def revoked_text(self, now: datetime | None = None) -> str:
-        """When and by whom a revoked key was revoked: "on 2026-11-27 14:03 UTC by admin
-        (compromised)"; a rotated key whose grace ended before the job recorded it, "on ...,
-        automatically when its rotation grace period ended"."""
+        """When and by whom it was revoked: "on 2026-11-27 14:03 UTC by admin (compromised)"."""
         now = now or timezone.now()
         if self.revoked_at is not None and self.revoked_at <= now:
             by = self.revoked_by_label or "an unknown actor"
             reason = f" ({self.revoke_reason})" if self.revoke_reason else ""
             return f"on {when_text(self.revoked_at)} by {by}{reason}"
-        if self.grace_ends_at is not None and self.grace_ends_at <= now:
-            return (
-                f"on {when_text(self.grace_ends_at)}, automatically when its rotation grace "
-                "period ended"
-            )
+        if self.grace_ends_at is not None and self.grace_ends_at <= now:  # not yet recorded
+            ended = when_text(self.grace_ends_at)
+            return f"on {ended}, automatically when its rotation grace period ended"
         return ""
 
     def edit_refusal(self, now: datetime | None = None) -> str | None:
