@@ -11,13 +11,14 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
+from crm_keys.adminguard import GuardedChangelistMixin
 from crm_keys.csvstream import csv_lines, inert_cell
 
 from .api import ContactSerializer, LeadSerializer, OpportunitySerializer
 from .models import Contact, Lead, Opportunity
 
 
-class CRMModelAdmin(admin.ModelAdmin):
+class CRMModelAdmin(GuardedChangelistMixin, admin.ModelAdmin):
     actions = ["export_selected"]
     export_fields: list[str] = []  # the columns of the API's CSV export
 

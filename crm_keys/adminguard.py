@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.admin import site
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -93,8 +94,13 @@ class GuardedChangelistMixin:
             return False
         return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        changelist = super().get_changelist(request, **kwargs)  # type: ignore[misc]
+        return type("Guarded" + changelist.__name__, (_CheckedFilters, changelist), {})
+
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         _check_ip_lookups(request, self.model)  # type: ignore[attr-defined]
+        _check_choice_lookups(request, self.model)  # type: ignore[attr-defined]
         try:
             return super().get_changelist_instance(request)  # type: ignore[misc]
         except DisallowedModelAdminLookup as exc:
@@ -110,6 +116,62 @@ class GuardedChangelistMixin:
             return super().changelist_view(request, extra_context)  # type: ignore[misc]
         except BadFilterValue as error:
             return bad_filter_response(request, error)
+
+
+class _CheckedFilters:
+    """A ChangeList whose list filters refuse a value they cannot use, instead of silently
+    showing the unfiltered list (``?status=bogus``). A ``SimpleListFilter`` takes the values
+    of its ``lookups``; one whose values are open-ended defines ``check_value()`` instead
+    (returns None, or why the value cannot be used)."""
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        found = super().get_filters(request)  # type: ignore[misc]
+        for spec in found[0]:
+            if isinstance(spec, admin.SimpleListFilter) and spec.value() is not None:
+                _check_simple_filter(spec)
+        return found
+
+
+def _check_simple_filter(spec: admin.SimpleListFilter) -> None:
+    value = spec.value()
+    check = getattr(spec, "check_value", None)
+    if check is not None:
+        reason = check()
+    else:
+        accepted = [str(choice) for choice, _ in spec.lookup_choices]
+        reason = None if value in accepted else _expected(accepted)
+    if reason:
+        raise BadFilterValue(spec.parameter_name, reason)
+
+
+def _expected(accepted: list[str]) -> str:
+    return "expected one of " + ", ".join(f"“{choice}”" for choice in accepted) + "."
+
+
+def _check_choice_lookups(request: HttpRequest, model: Any) -> None:
+    """A field with choices (an alert's kind, an audit entry's action) filtered by a value
+    that is none of them (``?kind=bogus``, ``?kind__exact=bogus``), and ``__isnull`` with a
+    value that is not a yes or no."""
+    for name, values in request.GET.lists():
+        field_name, _, lookup = name.partition(LOOKUP_SEP)
+        if name.endswith(LOOKUP_SEP + "isnull"):
+            # Django reads any text but "false" and "0" as True: ?kind__isnull=bogus.
+            if any(value.lower() not in ("true", "false", "1", "0") for value in values):
+                raise BadFilterValue(name, "expected “True” or “False”.")
+            continue
+        if lookup not in ("", "exact", "in"):
+            continue
+        try:
+            field = model._meta.get_field(field_name)
+        except FieldDoesNotExist:
+            continue
+        if not getattr(field, "choices", None):
+            continue
+        accepted = [str(choice) for choice, _ in field.flatchoices]
+        for value in values:
+            for item in value.split(",") if lookup == "in" else [value]:
+                if item not in accepted:
+                    raise BadFilterValue(name, _expected(accepted))
 
 
 def _check_ip_lookups(request: HttpRequest, model: Any) -> None:

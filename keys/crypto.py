@@ -103,6 +103,16 @@ _KEY_SHAPE_RE = re.compile(
 _KEY_SHAPE_BYTES_RE = re.compile(_KEY_SHAPE_RE.pattern.encode())
 
 
+_KEY_TOKEN_RE = re.compile(rf"(?<![0-9A-Za-z_]){_KEY_SHAPE_RE.pattern}(?![0-9A-Za-z_])")
+
+
+def key_tokens(text: str) -> list[str]:
+    """The distinct key-shaped tokens in pasted text (``Bearer icrm_…``, ``X-API-Key: icrm_…``,
+    a log line), in order, checksum or not. A run of key characters longer than a key is no
+    key: its edges are unknown."""
+    return list(dict.fromkeys(_KEY_TOKEN_RE.findall(text)))
+
+
 def looks_like_key(value: str | bytes) -> bool:
     """True when ``value`` contains something with the shape of one of our keys (checksum or
     not: a mistyped key is still a leaked one), for refusing keys sent where they do not

@@ -98,11 +98,29 @@ def key_self_description(key: APIKey) -> dict[str, Any]:
     }
 
 
-def key_by_full_key(full_key: str) -> APIKey:
-    """Find a key from its full value (a leaked key reported by a scanner), by hash."""
+def key_by_full_key(pasted: str) -> APIKey:
+    """Find a key from its full value (a leaked key reported by a scanner), by hash. The value
+    may come as found: ``Bearer icrm_…``, ``X-API-Key: icrm_…`` or a log line holding it; the
+    one key-shaped token in it is the key. The messages never repeat what was pasted."""
+    tokens = crypto.key_tokens(pasted)
+    if not tokens:
+        raise KeyNotFound(
+            "That is not a well-formed crm-keys API key: nothing in it has the shape "
+            f"{crypto.PREFIX}_<12 characters>_<38 characters>."
+        )
+    if len(tokens) > 1:
+        raise KeyNotFound(
+            f"What was pasted holds {len(tokens)} different keys; paste one key at a time."
+        )
+    full_key = tokens[0]
     try:
         public_id = crypto.parse_key(full_key)
-    except crypto.KeyFormatError:
+    except crypto.KeyFormatError as exc:
+        if exc.reason == "checksum":
+            raise KeyNotFound(
+                "That key is mistyped: its checksum does not match (a character was changed "
+                "when it was copied). No key can have this value."
+            ) from None
         raise KeyNotFound("That is not a well-formed crm-keys API key.") from None
     key = APIKey.objects.filter(public_id=public_id).first()
     if key is None or not crypto.key_matches(full_key, key.key_hash):
@@ -153,9 +171,16 @@ def key_detail(key: APIKey) -> dict[str, Any]:
 
 def policy_breaches(policy: KeyPolicy | None = None) -> list[tuple[APIKey, list[str]]]:
     """Active keys that break the key policy (made stricter after they were generated), with
-    how; oldest first. Listed for an admin to act on: the policy never changes them."""
+    how; oldest first. Listed for an admin to act on: the policy never changes them. The old
+    key of a rotation is left out: it cannot be edited or rotated, and it is revoked when its
+    grace period ends."""
     policy = policy or KeyPolicy.current()
-    keys = APIKey.objects.active().select_related("owner").order_by("created_at", "pk")
+    keys = (
+        APIKey.objects.active()
+        .filter(replaced_by__isnull=True)
+        .select_related("owner")
+        .order_by("created_at", "pk")
+    )
     return [(key, found) for key in keys.iterator(2000) if (found := policy.breaches(key))]
 
 

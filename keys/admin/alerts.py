@@ -165,6 +165,7 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "can_handle": obj is not None
             and obj.handling_refusal() is None
             and self.has_handle_permission(request, obj),
+            "can_acknowledge": obj is not None and obj.acknowledge_refusal() is None,
             "snooze_choices": [(1, "1 hour"), (24, "24 hours"), (168, "7 days")],
             **(extra_context or {}),
         }
@@ -213,7 +214,8 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(permissions=["handle"], description="Acknowledge selected alerts")
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._bulk(request, queryset, services.alert_acknowledge, "acknowledged")
+        pending = queryset.filter(acknowledged_at__isnull=True)
+        self._bulk(request, pending, services.alert_acknowledge, "acknowledged")
 
     @admin.action(permissions=["handle"], description="Resolve selected alerts")
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -59,15 +59,20 @@ class KeyPageFields:
 
     @admin.display(description="Status")
     def status_display(self, obj: APIKey) -> str:
-        html = status_badge(obj)
-        if obj.revoked_at:
-            html += format_html(
-                ' <span class="key-muted">by {} on {}{}</span>',
+        # Who revoked it goes right after "Revoked", before the rotation badges, so it never
+        # reads as if the new key of the rotation had been revoked.
+        detail = (
+            format_html(
+                ' <span class="key-muted">by {} on {}{}</span>{}',
                 obj.revoked_by_label or "—",
                 when_text(obj.revoked_at),
                 f" ({obj.revoke_reason})" if obj.revoke_reason else "",
+                " ·" if obj.replaced_by_id else "",
             )
-        return html
+            if obj.revoked_at
+            else ""
+        )
+        return status_badge(obj, detail=detail)
 
     @admin.display(description="Created")
     def created_display(self, obj: APIKey) -> str:

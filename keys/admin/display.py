@@ -81,14 +81,19 @@ def when_html(
     )
 
 
-def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
-    """The status badge; for a rotated pair, which is the old key and which the new key value
-    (both are badged, in the manual's words, so two keys of the same name in the list can be
-    told apart)."""
+def status_badge(
+    key: APIKey, now: datetime | None = None, *, detail: SafeString | str = ""
+) -> SafeString:
+    """The status badge (``detail`` right after it: by whom it was revoked); for a rotated
+    pair, which is the old key and which the new key value (both are badged, in the manual's
+    words, so two keys of the same name in the list can be told apart)."""
     now = now or timezone.now()
     status = key.status_at(now)
     html = format_html(
-        '<span class="key-badge key-badge--{}">{}</span>', STATUS_CLASSES[status], status.label
+        '<span class="key-badge key-badge--{}">{}</span>{}',
+        STATUS_CLASSES[status],
+        status.label,
+        detail,
     )
     if key.replaced_by_id and key.grace_ends_at:
         new_id = key.replaced_by.display_id
@@ -102,7 +107,7 @@ def status_badge(key: APIKey, now: datetime | None = None) -> SafeString:
         else:
             html += format_html(
                 ' <span class="key-badge key-badge--rotation">Old key</span>'
-                ' <small class="key-hint">new key {}</small>',
+                ' <small class="key-hint">replaced by the new key {}</small>',
                 new_id,
             )
     replaces = getattr(key, "replaces_public_id", None)

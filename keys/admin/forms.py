@@ -14,7 +14,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.validators import MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
 
@@ -123,8 +124,7 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
         self.fields["owner"].help_text = OWNER_HELP + " Blank: you."
         if user is not None and not self.is_bound:
             self.initial.setdefault("owner", user.pk)
-        tomorrow = timezone.localdate() + timedelta(days=1)
-        self.fields["expiry_date"].widget.attrs["min"] = tomorrow.isoformat()
+        self.fields["expiry_date"].widget.attrs["min"] = timezone.localdate().isoformat()
         self.fields["expiry_date"].help_text = (
             "With “Custom date”: the key works through the end of that day "
             f"({timezone.get_current_timezone_name()})."
@@ -164,7 +164,9 @@ class KeyGenerateForm(PersonRulesMixin, OneTimeFormMixin, forms.ModelForm):
         choice = cleaned.get("expiry_policy")
         custom: date | None = cleaned.get("expiry_date")
         expires_at = None
-        if choice == ExpiryPolicy.CUSTOM:
+        if choice == ExpiryPolicy.CUSTOM and "expiry_date" in self.errors:
+            choice = None  # not a date ("Enter a valid date."): one error, not two
+        elif choice == ExpiryPolicy.CUSTOM:
             try:
                 expires_at = expiry_for(choice, custom)
             except ValidationError as exc:
@@ -222,6 +224,12 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.setup_for_person(current_owner_id=self.instance.owner_id)
+        # Below the form field's own minimum (0 for a positive integer) the model's sentence
+        # too ("at least 1 day"), not Django's generic "greater than or equal to 0".
+        for name, field in self.fields.items():
+            minimum = _model_minimum_message(name)
+            if minimum:
+                field.error_messages["min_value"] = minimum
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -235,6 +243,18 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
     def service_changes(self) -> dict[str, Any]:
         """The ``data`` for ``services.key_update``."""
         return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}
+
+
+def _model_minimum_message(name: str) -> str | None:
+    """The message of the key model's minimum for field ``name``, if it has one."""
+    try:
+        field = APIKey._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    for validator in field.validators:
+        if isinstance(validator, MinValueValidator) and isinstance(validator.message, str):
+            return validator.message
+    return None
 
 
 class RotateForm(OneTimeFormMixin):

@@ -1,6 +1,7 @@
-"""Admin > API Keys: the key list and the key page. The extra pages (Generate, Rotate, Revoke,
-usage CSV) are ``views.KeyAdminViews``, the leaked-key form ``leaked.LeakedKeyViews``; the
-list's columns and the page's read-only fields are ``columns``, their HTML ``display``.
+"""Admin > API Keys: the key list and the key page. The extra pages (Generate, Rotate, usage
+CSV) are ``views.KeyAdminViews``, Revoke ``revoke.KeyRevokeViews``, the leaked-key form
+``leaked.LeakedKeyViews``; the list's columns and the page's read-only fields are
+``columns``, their HTML ``display``.
 
 Every change goes through ``keys.services`` with the admin user as the actor; the admin never
 saves a key itself.
@@ -32,6 +33,7 @@ from .display import change_lines
 from .filters import ExpiryFilter, OwnerFilter, StatusFilter, UsageFilter
 from .forms import KeyChangeForm
 from .leaked import LeakedKeyViews
+from .revoke import KeyRevokeViews
 from .views import KeyAdminViews
 
 
@@ -40,6 +42,7 @@ class APIKeyAdmin(
     KeyColumns,
     KeyPageFields,
     LeakedKeyViews,
+    KeyRevokeViews,
     KeyAdminViews,
     CallerAdminViews,
     GuardedChangelistMixin,

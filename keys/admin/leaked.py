@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from audit.actors import Actor
 
 from .. import selectors, services
+from ..models import APIKey
 from .forms import LeakedKeyForm
 
 
@@ -46,10 +47,21 @@ class LeakedKeyViews:
                 self.message_user(  # type: ignore[attr-defined]
                     request,
                     f"The API key “{key.name}” ({key.display_id}) was revoked as leaked. Every "
-                    "request with it is now rejected with 401 Unauthorized. Generate a "
-                    "replacement with the same permissions and give it to the integration.",
+                    f"request with it is now rejected with 401 Unauthorized. {_next_step(key)}",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
         context: dict[str, Any] = self._page_context(request, "Revoke a leaked key", form=form)  # type: ignore[attr-defined]
         return self._render(request, self.revoke_leaked_template, context)  # type: ignore[attr-defined]
+
+
+def _next_step(key: APIKey) -> str:
+    """What the admin does next: nothing when the leaked key was the old key of a rotation
+    whose new key still works (the integration already has it), else hand out a new key."""
+    new = key.replaced_by
+    if new is not None and new.revocation_refusal() is None:
+        return (
+            f"It was the old key of a rotation: its new key {new.display_id} stays active and "
+            "the integration keeps working with it; no new key is needed."
+        )
+    return "Generate a replacement with the same permissions and give it to the integration."

@@ -16,6 +16,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from crm_keys.adminguard import GuardedChangelistMixin
+
 INTERNAL = Q(content_type__app_label__in=["admin", "contenttypes", "sessions"]) | Q(
     content_type__app_label="auth", content_type__model="permission"
 )
@@ -32,11 +34,11 @@ class GrantablePermissionsMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 
-class PeopleUserAdmin(GrantablePermissionsMixin, UserAdmin):
+class PeopleUserAdmin(GuardedChangelistMixin, GrantablePermissionsMixin, UserAdmin):
     pass
 
 
-class PeopleGroupAdmin(GrantablePermissionsMixin, GroupAdmin):
+class PeopleGroupAdmin(GuardedChangelistMixin, GrantablePermissionsMixin, GroupAdmin):
     pass
 
 

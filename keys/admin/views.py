@@ -1,7 +1,7 @@
-"""The key admin's own pages: Generate (with the show-once page), Rotate, Revoke, bulk Revoke and
-the usage CSV. A mixin of ``APIKeyAdmin``, shaped like Django's ``UserAdmin.user_change_password``:
-``get_object`` -> permission -> 404 -> form -> ``TemplateResponse`` with the admin's context and
-a template named by a class attribute.
+"""The key admin's own pages: Generate (with the show-once page), Rotate and the usage CSV
+(Revoke is ``revoke.KeyRevokeViews``). A mixin of ``APIKeyAdmin``, shaped like Django's
+``UserAdmin.user_change_password``: ``get_object`` -> permission -> 404 -> form ->
+``TemplateResponse`` with the admin's context and a template named by a class attribute.
 
 A new key's value exists only in the POST response that creates it: it is rendered into that
 response (``Cache-Control: no-store``) and never put in a redirect, the session, the messages
@@ -14,21 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.forms import Form
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET
@@ -37,14 +34,11 @@ from audit.actors import Actor
 from crm_keys.csvstream import csv_lines
 
 from .. import crypto, services
-from ..api import changes
 from ..models import APIKey
 from ..scopes import describe
 from ..services import rules
-from ..usage import insights
 from ..usage.stats import iter_hourly_rows
-from .forms import KeyGenerateForm, RevokeForm, RotateForm
-from .middleware import change_message
+from .forms import KeyGenerateForm, RotateForm
 from .once import FORM_EXPIRED, consume_form_nonce, issue_form_nonce, no_store
 
 __all__ = ["KeyAdminViews", "consume_form_nonce", "issue_form_nonce", "no_store"]
@@ -57,8 +51,6 @@ class KeyAdminViews:
     generate_template = "admin/keys/apikey/generate.html"
     show_once_template = "admin/keys/apikey/show_once.html"
     rotate_template = "admin/keys/apikey/rotate_confirmation.html"
-    revoke_template = "admin/keys/apikey/revoke_confirmation.html"
-    revoke_selected_template = "admin/keys/apikey/revoke_selected_confirmation.html"
 
     admin_site: admin.AdminSite
     opts: Any
@@ -80,7 +72,7 @@ class KeyAdminViews:
             ),
             path(
                 "<path:object_id>/revoke/",
-                wrap(self.revoke_view),
+                wrap(self.revoke_view),  # type: ignore[attr-defined]
                 name="{}_{}_revoke".format(*info),
             ),
             path(
@@ -171,10 +163,13 @@ class KeyAdminViews:
     def shown_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Where a show-once page leaves the browser's history: the key was shown, once."""
         key = self._key_for(request, object_id, lambda request, key: True)
+        # The new key of a rotation was shown by "API key rotated": the reload says the same.
+        old_key = APIKey.objects.filter(replaced_by=key).first()
         context = self._page_context(
             request,
-            "API key generated",
+            "API key rotated" if old_key else "API key generated",
             key=key,
+            old_key=old_key,
             full_key=None,
             shown=True,
             key_url=reverse("admin:keys_apikey_change", args=[key.pk]),
@@ -287,70 +282,6 @@ class KeyAdminViews:
             can_submit=refusal is None,
         )
         return no_store(self._render(request, self.rotate_template, context))
-
-    # Revoke -------------------------------------------------------------------------------
-
-    def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        key = self._key_for(request, object_id, self.has_revoke_permission)  # type: ignore[attr-defined]
-        error = ""
-        form = RevokeForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            not_announced: list[str] = []  # said instead of the success (keys.api.changes)
-            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
-            try:
-                with changes.reporting_to(not_announced.append):
-                    services.key_revoke(key=key, actor=actor, reason=reason)
-            except services.KeyServiceError as exc:
-                error = str(exc)
-            else:
-                done = f"The API key “{key.name}” ({key.display_id}) was revoked."
-                refused = " Every request with it is now rejected with 401 Unauthorized."
-                self.message_user(request, *change_message(done, refused, not_announced))  # type: ignore[attr-defined]
-                return HttpResponseRedirect(reverse("admin:keys_apikey_change", args=[key.pk]))
-        refusal = key.revocation_refusal()
-        context = self._page_context(
-            request,
-            "Revoke API key",
-            object=key,
-            original=key,
-            form=form,
-            error=error or refusal or "",
-            can_submit=refusal is None,
-            cutover=insights.cutover(key) if key.in_grace else None,  # who still calls it
-        )
-        return self._render(request, self.revoke_template, context)
-
-    @admin.action(permissions=["revoke"], description="Revoke selected keys")
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-        now = timezone.now()
-        keys = list(queryset)
-        revocable = [k for k in keys if k.revocation_refusal(now) is None]
-        form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
-        if request.POST.get("post") == "yes" and form.is_valid():
-            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
-            done = 0
-            not_announced: list[str] = []
-            for key in revocable:
-                try:
-                    with changes.reporting_to(not_announced.append):
-                        services.key_revoke(key=key, actor=actor, reason=reason)
-                    done += 1
-                except services.KeyServiceError as exc:
-                    self.message_user(request, f"{key}: {exc}", messages.WARNING)  # type: ignore[attr-defined]
-            revoked = f"Revoked {done} API key{'s' if done != 1 else ''}."
-            refused = " Requests with them are now rejected with 401 Unauthorized."
-            self.message_user(request, *change_message(revoked, refused, not_announced))  # type: ignore[attr-defined]
-            return None
-        context = self._page_context(
-            request,
-            "Revoke API keys",
-            revocable=revocable,
-            already_revoked=[k for k in keys if k not in revocable],
-            queryset=keys,
-            form=form,
-            action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
-        )
-        return self._render(request, self.revoke_selected_template, context)
 
     # Usage CSV ----------------------------------------------------------------------------
 

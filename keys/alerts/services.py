@@ -39,6 +39,9 @@ def _lock(alert: Alert | int) -> Alert:
 def alert_acknowledge(*, alert: Alert | int, actor: Actor) -> Alert:
     """Someone is on it. The episode stays open until its condition clears (or is resolved)."""
     obj = _lock(alert)
+    refusal = obj.acknowledge_refusal()
+    if refusal:
+        raise AlertServiceError(refusal)
     obj.acknowledged_at = timezone.now()
     obj.acknowledged_by = actor.label[:150]
     obj.save(update_fields=["acknowledged_at", "acknowledged_by"])

@@ -17,8 +17,8 @@ from keys import selectors, services
 from keys.models import ExpiryPolicy
 
 EXPIRES_HELP = (
-    "never, 30d, 90d, 1y, or a date YYYY-MM-DD (must be in the future); default: the key "
-    "policy's default expiry (90d unless changed)"
+    "never, 30d, 90d, 1y, or a date YYYY-MM-DD (today or later: the key works through the "
+    "end of that day); default: the key policy's default expiry (90d unless changed)"
 )
 GRACE_HELP = (
     "how long the old key keeps working: <n>s, <n>m, <n>h or <n>d (e.g. 1h, 24h, 7d), more "

@@ -143,6 +143,16 @@ class Alert(models.Model):
             return "This alert is already resolved."
         return None
 
+    def acknowledge_refusal(self) -> str | None:
+        """None when it may be acknowledged, else why not (once per alert: one audit entry)."""
+        refusal = self.handling_refusal()
+        if refusal is None and self.acknowledged_at:
+            refusal = (
+                f"This alert was already acknowledged by {self.acknowledged_by or '—'} "
+                f"on {when_text(self.acknowledged_at)}."
+            )
+        return refusal
+
 
 class AlertRecipient(models.Model):
     """An address alert and reminder e-mails go to. While any is stored, they replace the

@@ -58,8 +58,8 @@ def expiry_for(
     policy: str, custom_date: date | None, *, now: datetime | None = None
 ) -> datetime | None:
     """Expiry time for a policy. A custom date means the key works through that whole day
-    (server time zone). Raises ValidationError (on ``expiry_date``) for a date not in the
-    future or absurdly far."""
+    (server time zone), so today is a valid choice. Raises ValidationError (on
+    ``expiry_date``) for a day already over or absurdly far."""
     now = now or timezone.now()
     policy = ExpiryPolicy(policy)
     if policy == ExpiryPolicy.NEVER:
@@ -67,8 +67,11 @@ def expiry_for(
     if policy == ExpiryPolicy.CUSTOM:
         if custom_date is None:
             message = "Choose the custom expiry date."
-        elif custom_date <= timezone.localdate(now):
-            message = "The custom expiry date must be in the future."
+        elif custom_date < timezone.localdate(now):
+            message = (
+                "The custom expiry date cannot be in the past: choose today or a later day "
+                "(the key works through the end of that day)."
+            )
         elif custom_date > timezone.localdate(now) + timedelta(days=MAX_CUSTOM_EXPIRY_DAYS):
             message = "The custom expiry date must be within 10 years."
         else:
@@ -347,9 +350,22 @@ class APIKey(models.Model):
         return None
 
     def revocation_refusal(self, now: datetime | None = None) -> str | None:
-        if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:
-            return "This key is already revoked."
+        now = now or timezone.now()
+        if self.status_at(now) == KeyStatus.REVOKED:
+            return f"This key is already revoked: it was revoked {self.revoked_text(now)}."
         return None
+
+    def revoked_text(self, now: datetime | None = None) -> str:
+        """When and by whom it was revoked: "on 2026-11-27 14:03 UTC by admin (compromised)"."""
+        now = now or timezone.now()
+        if self.revoked_at is not None and self.revoked_at <= now:
+            by = self.revoked_by_label or "an unknown actor"
+            reason = f" ({self.revoke_reason})" if self.revoke_reason else ""
+            return f"on {when_text(self.revoked_at)} by {by}{reason}"
+        if self.grace_ends_at is not None and self.grace_ends_at <= now:  # not yet recorded
+            ended = when_text(self.grace_ends_at)
+            return f"on {ended}, automatically when its rotation grace period ended"
+        return ""
 
     def edit_refusal(self, now: datetime | None = None) -> str | None:
         if self.status_at(now or timezone.now()) == KeyStatus.REVOKED:

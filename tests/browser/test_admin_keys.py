@@ -105,7 +105,7 @@ def test_custom_matrix_edit_scopes_revoke_and_audit_log(
     page.get_by_role("button", name="Generate", exact=True).click()
     page.wait_for_selector(".errornote")
     assert "at least one permission" in page.content()
-    assert "must be in the future" in page.content()
+    assert "cannot be in the past" in page.content()
     shot(page, "generate-errors")
     # Custom matrix: the Leads row toggle, then Contacts > View by its label.
     page.check("#id_expiry_policy_1")  # 30 days
@@ -181,6 +181,12 @@ def test_rotate_from_the_admin(
     shot(page, "rotate-show-once")
     new_key = page.input_value("#generated-key")
     assert KEY_RE.fullmatch(new_key) and new_key != old_key
+    page.reload()  # the show-once page after a reload: still about a rotation, without the key
+    page.wait_for_selector(".key-once-warning")
+    shot(page, "rotate-shown-once-after-reload")
+    assert page.text_content("#content h1") == "API key rotated"
+    assert "shown once, when the key was rotated" in page.text_content(".key-once-warning")
+    assert new_key not in page.content() and "generated" not in page.text_content("#content")
 
     status, headers = call_api(live_server.url, "/api/v1/contacts/", old_key)
     assert status == 200

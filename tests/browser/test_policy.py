@@ -3,13 +3,15 @@ the Generate page that follows it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from audit.models import AuditAction, AuditEntry
+from keys import services
 from keys.models import APIKey, KeyPolicy
-from tests.helpers import login
+from tests.helpers import ACTOR, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,3 +57,21 @@ def test_tighten_the_policy_and_generate_under_it(
     page.wait_for_selector("#generated-key")
     key = APIKey.objects.get(name="BI Tool Access")
     assert key.expiry_policy == "30d" and key.allowed_ips == "203.0.113.0/24"
+
+
+def test_old_keys_in_their_grace_period_are_not_listed_as_breaking_the_policy(
+    chromium_page: Any, superuser: Any, make_key: Any, shot: Any
+) -> None:
+    old, _ = make_key(name="Rotated forever", expiry_policy="never")
+    rotated = services.key_rotate(key=old, grace=timedelta(days=7), actor=ACTOR)
+    services.policy_update(data={"require_description": True}, actor=ACTOR)
+    page = chromium_page
+    login(page)
+    page.goto("/admin/keys/keypolicy/1/change/")
+    shot(page, "policy-with-a-rotated-key")
+    breaches = page.text_content(".key-policy-breaches")
+    assert "Active keys that break this policy (1)" in breaches
+    assert rotated.key.display_id in breaches  # the new key: it can be edited or rotated
+    assert old.display_id not in breaches  # the old key's page is read-only
+    intro = " ".join(page.text_content(".key-intro").split())
+    assert "they are revoked automatically when their grace period ends" in intro

@@ -56,7 +56,7 @@ def test_create_with_a_preset_and_custom_date():
         (["create", "--name", "X", "--scope", "contacts"], "not of the form"),
         (
             ["create", "--name", "X", "--scope", "contacts:view", "--expires", "2001-01-01"],
-            "in the future",
+            "cannot be in the past",
         ),
         (
             ["create", "--name", "X", "--scope", "contacts:view", "--expires", "tomorrow"],

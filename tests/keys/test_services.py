@@ -84,8 +84,20 @@ def test_custom_date_works_through_that_day(actor):
     assert key.expires_at.isoformat() == "2027-01-01T00:00:00+00:00"
 
 
-@pytest.mark.parametrize("when", [date(2026, 11, 26), date(2020, 1, 1), date(9999, 12, 31)])
-def test_custom_date_must_be_in_the_future_and_sane(actor, when):
+def test_a_custom_date_of_today_works_through_the_end_of_today(actor):
+    with time_machine.travel("2026-11-26 12:00Z", tick=False):
+        key = services.key_generate(
+            name="X",
+            scopes={"contacts": ["view"]},
+            actor=actor,
+            expiry_policy="custom",
+            expiry_date=date(2026, 11, 26),
+        ).key
+    assert key.expires_at.isoformat() == "2026-11-27T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("when", [date(2026, 11, 25), date(2020, 1, 1), date(9999, 12, 31)])
+def test_custom_date_must_not_be_past_and_sane(actor, when):
     with (
         time_machine.travel("2026-11-26 12:00Z", tick=False),
         pytest.raises(services.KeyValidationError),

@@ -213,10 +213,10 @@ def test_unknown_nonce_is_refused(admin_client: Any) -> None:
     assert APIKey.objects.count() == 0
 
 
-def test_custom_date_must_be_in_the_future(admin_client: Any) -> None:
-    today = timezone.localdate()
-    response = generate(admin_client, expiry_policy="custom", expiry_date=today.isoformat())
-    assert "must be in the future" in response.content.decode()
+def test_custom_date_may_be_today_never_in_the_past(admin_client: Any) -> None:
+    yesterday = timezone.localdate() - timedelta(days=1)
+    response = generate(admin_client, expiry_policy="custom", expiry_date=yesterday.isoformat())
+    assert "cannot be in the past" in response.content.decode()
     assert APIKey.objects.count() == 0
     response = generate(admin_client, expiry_policy="custom", expiry_date=tomorrow().isoformat())
     shown_key(response)
@@ -385,9 +385,11 @@ def test_revoke_confirmation_then_post_revokes(admin_client: Any, make_key: Any,
     assert api.get("/api/v1/contacts/", **bearer(full)).status_code == 401
     entry = AuditEntry.objects.get(key_id=key.pk, action=AuditAction.REVOKED)
     assert entry.actor_label == "admin" and "compromised" in entry.message
-    # A second revoke shows the refusal, not a 500.
-    again = admin_client.post(revoke_url(key), {})
-    assert again.status_code == 200 and "already revoked" in again.content.decode()
+    # A second revoke (double click) lands where the first did, saying when and by whom.
+    again = admin_client.post(revoke_url(key), {}, follow=True)
+    assert again.redirect_chain == [(change_url(key), 302)]
+    assert "is revoked: it was revoked on" in again.content.decode()
+    assert AuditEntry.objects.filter(key_id=key.pk, action=AuditAction.REVOKED).count() == 1
 
 
 def test_bulk_revoke_has_a_confirmation_page(admin_client: Any, make_key: Any, api: Any) -> None:

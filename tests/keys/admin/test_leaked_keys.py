@@ -94,7 +94,7 @@ def test_revoke_a_leaked_key_by_its_value(admin_client: Any, make_key: Any, api:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("icrm_" + "A" * 12 + "_" + "B" * 38, "not a well-formed"),
+        ("icrm_" + "A" * 12 + "_" + "B" * 38, "mistyped: its checksum does not match"),
         ("nonsense", "not a well-formed"),
         ("x" * 10_000, "not a well-formed"),
         ("", "Paste the full key"),

@@ -111,7 +111,7 @@ def test_old_key_page_list_and_new_key_page_during_and_after_grace(
         assert "automatically revoked after the grace period" in old_page
         assert_no_other_terms(old_page)
         row = row_of(admin_client.get(LIST_URL).content.decode(), old)
-        assert f"Old key new key {new.display_id}" in row
+        assert f"Old key replaced by the new key {new.display_id}" in row
         assert_no_other_terms(row)
 
 
