@@ -10,8 +10,9 @@ from django.db import models
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from crm_keys.csvstream import csv_lines
@@ -216,6 +217,20 @@ def _plain_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+MSG_EXPORT_NOT_ACCEPTABLE = (
+    "An export is CSV (text/csv): send 'Accept: text/csv' (or */*, text/*, or no Accept header)."
+)
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+
+
+def accepts_csv(request: Request) -> bool:
+    """No Accept header (or an empty one), or one that admits text/csv (Django's matching:
+    q-values, wildcards, parameters)."""
+    if not request.META.get("HTTP_ACCEPT", "").strip():
+        return True
+    return request._request.accepts(CSV_MEDIA_TYPE)
+
+
 def formula_guard(request: Request) -> bool:
     """``?formula_guard=on|off`` (default on); anything else is a 400 naming the parameter."""
     value = request.query_params.get("formula_guard", "on")
@@ -241,6 +256,13 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     ordering = ["id"]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if self.action == "export" and not force:
+            # The export's answer is CSV (a StreamingHttpResponse, no renderer): the Accept
+            # header must admit text/csv. Its errors (400, 401, 403...) are JSON like every
+            # error of the API, so JSON is the renderer DRF is given.
+            if not accepts_csv(request):
+                raise exceptions.NotAcceptable(MSG_EXPORT_NOT_ACCEPTABLE)
+            return JSONRenderer(), JSONRenderer.media_type
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:
@@ -301,7 +323,7 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         rows = columns.iterator(chunk_size=2000)
         response = StreamingHttpResponse(
             csv_lines(fields, ([cell(v) for v in row] for row in rows)),
-            content_type="text/csv; charset=utf-8",
+            content_type=CSV_MEDIA_TYPE,
         )
         response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'
         return response
