@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from crm_keys.csvstream import csv_lines
 from keys.api.views import RouteMethodsFirst
 
-from .filters import DayFilter, InstantFilter
+from .filters import DayFilter, IdFilter, InstantFilter
 from .models import Contact, Lead, Opportunity
 
 # --- Serializers ------------------------------------------------------------------------------
@@ -37,6 +37,25 @@ class StrictEmailField(StrictCharField, serializers.EmailField):
     pass
 
 
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A link to another record by its id: a whole number, as ``probability`` takes it (DRF's
+    own turned 2.999 into 2 and true into 1, linking the wrong record)."""
+
+    default_error_messages = {
+        **serializers.PrimaryKeyRelatedField.default_error_messages,
+        "incorrect_type": "A record id (a whole number) is required.",
+    }
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        try:
+            number = serializers.IntegerField().to_internal_value(data)
+        except serializers.ValidationError:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(number)
+
+
 _FIELDS: dict[type, dict[str, serializers.Field]] = {}
 
 
@@ -52,6 +71,7 @@ class CRMSerializer(serializers.ModelSerializer):
         models.TextField: StrictCharField,
         models.EmailField: StrictEmailField,
     }
+    serializer_related_field = IdRelatedField
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = _FIELDS.get(type(self))
@@ -131,6 +151,9 @@ CREATED_AFTER = (
 )
 
 
+LINKED_CONTACT = "Linked to this contact (its id). An id no contact has matches nothing."
+
+
 class ContactFilter(django_filters.FilterSet):
     company = django_filters.CharFilter(
         lookup_expr="icontains", help_text="Company contains this text (case-insensitive)."
@@ -166,6 +189,7 @@ class LeadFilter(django_filters.FilterSet):
     created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
+    contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
 
     class Meta:
         model = Lead
@@ -189,6 +213,9 @@ class OpportunityFilter(django_filters.FilterSet):
         lookup_expr="lte",
         help_text="Closes on or before this date (YYYY-MM-DD).",
     )
+
+    contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
+    lead = IdFilter(field_name="lead", help_text="Linked to this lead (its id).")
 
     class Meta:
         model = Opportunity

@@ -147,3 +147,33 @@ def test_wrong_date_on_an_opportunity(api, make_key):
     )
     assert response.status_code == 400
     assert set(response.json()) >= {"close_date", "probability"}
+
+
+@pytest.mark.parametrize("value", [2.999, 1.5, True, False, "1.5", "2.999", [1], {"id": 1}])
+@pytest.mark.parametrize("field", ["contact", "lead"])
+def test_a_link_takes_only_a_whole_number(api, make_key, value, field):
+    from crm.models import Lead, Opportunity
+
+    Contact.objects.create(first_name="A", last_name="B")
+    Contact.objects.create(first_name="C", last_name="D")
+    Lead.objects.create(first_name="A", last_name="B")
+    Lead.objects.create(first_name="C", last_name="D")
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", field: value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {field}
+    assert not Opportunity.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["id", 1, "1", 1.0])
+def test_a_link_by_id_still_works(api, make_key, value):
+    contact = Contact.objects.create(first_name="A", last_name="B")
+    _, key = make_key({"opportunities": ["create"]})
+    value = contact.pk if value == "id" else value
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "contact": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["contact"] == contact.pk

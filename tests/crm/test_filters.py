@@ -117,3 +117,27 @@ def test_every_request_gets_the_same_fields_and_validation(api, full, people):
         **bearer(full),
     )
     assert lead.status_code == 201 and lead.json()["contact"] == people[1].pk
+
+
+@pytest.mark.parametrize("value", ["99999", "0", "-1"])
+def test_filtering_by_a_contact_that_does_not_exist_is_an_empty_list(api, make_key, value):
+    """A leads-only key must not learn which contact ids exist (a 400 "Select a valid choice"
+    for an unknown id told it)."""
+    ada = Contact.objects.create(first_name="Ada", last_name="Lovelace")
+    Lead.objects.create(first_name="L", last_name="One", contact=ada)
+    _, key = make_key({"leads": ["view", "export"]})
+    response = api.get("/api/v1/leads/", {"contact": value}, **bearer(key))
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+    assert ids(api.get("/api/v1/leads/", {"contact": ada.pk}, **bearer(key))) == [
+        Lead.objects.get().pk
+    ]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/leads/", "/api/v1/opportunities/"])
+@pytest.mark.parametrize("value", ["1.5", "abc", "1e3", "99999999999999999999999"])
+def test_filtering_by_an_id_that_is_no_whole_number_is_a_400(api, make_key, url, value):
+    _, key = make_key({"leads": ["view"], "opportunities": ["view"]})
+    response = api.get(url, {"contact": value}, **bearer(key))
+    assert response.status_code == 400, response.content
+    assert "contact" in response.json()
