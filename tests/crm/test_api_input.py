@@ -177,3 +177,39 @@ def test_a_link_by_id_still_works(api, make_key, value):
     )
     assert response.status_code == 201, response.content
     assert response.json()["contact"] == contact.pk
+
+
+@pytest.mark.parametrize(
+    "charset, encoding",
+    [
+        ("latin-1", "latin-1"),
+        ("ISO-8859-1", "latin-1"),
+        ("utf-16", "utf-16"),
+        ("nonsense", "utf-8"),
+    ],
+)
+def test_a_body_declared_in_another_charset_than_utf8_is_a_415(api, full, charset, encoding):
+    body = json.dumps({"first_name": "Zoë", "last_name": "B"}, ensure_ascii=False).encode(encoding)
+    response = api.post(
+        "/api/v1/contacts/",
+        data=body,
+        content_type=f"application/json; charset={charset}",
+        **bearer(full),
+    )
+    assert response.status_code == 415, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert "UTF-8" in response.json()["detail"]
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8"])
+def test_a_body_declared_as_utf8_is_read(api, full, charset):
+    body = json.dumps({"first_name": "Zoë", "last_name": "B"}, ensure_ascii=False).encode()
+    response = api.post(
+        "/api/v1/contacts/",
+        data=body,
+        content_type=f"application/json; charset={charset}",
+        **bearer(full),
+    )
+    assert response.status_code == 201, response.content
+    assert Contact.objects.get().first_name == "Zoë"
