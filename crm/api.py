@@ -321,6 +321,13 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         if unknown:
             message = f"Unknown query parameter. This endpoint accepts: {', '.join(accepted)}."
             raise serializers.ValidationError({name[:100]: [message] for name in unknown[:20]})
+        # Each takes one value: repeated, Django would silently use the last one.
+        repeated = [
+            name for name in request.query_params if len(request.query_params.getlist(name)) > 1
+        ]
+        if repeated:
+            message = "Given more than once: give this parameter once."
+            raise serializers.ValidationError({name: [message] for name in repeated})
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},

@@ -141,3 +141,20 @@ def test_filtering_by_an_id_that_is_no_whole_number_is_a_400(api, make_key, url,
     response = api.get(url, {"contact": value}, **bearer(key))
     assert response.status_code == 400, response.content
     assert "contact" in response.json()
+
+
+@pytest.mark.parametrize(
+    "url, query",
+    [
+        ("/api/v1/contacts/", "page=1&page=2"),
+        ("/api/v1/contacts/", "country=UK&country=US"),
+        ("/api/v1/contacts/", "ordering=id&ordering=-id"),
+        ("/api/v1/contacts/export/", "formula_guard=on&formula_guard=off"),
+    ],
+)
+def test_a_parameter_given_twice_is_a_400_naming_it(api, full, people, url, query):
+    response = api.get(f"{url}?{query}", **bearer(full))
+    assert response.status_code == 400, response.content
+    name = query.split("=")[0]
+    assert list(response.json()) == [name]
+    assert "more than once" in response.json()[name][0]
