@@ -360,7 +360,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     # A key that reaches a log line (a request line with one in its URL) is cut back to its
     # public id: runserver's access log and every console line (gunicorn: gunicorn.conf.py).
-    "filters": {"redact_keys": {"()": "crm_keys.redact.RedactKeysFilter"}},
+    "filters": {
+        "redact_keys": {"()": "crm_keys.redact.RedactKeysFilter"},
+        "one_line_warning": {"()": "crm_keys.quietlog.OneLineWarning"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "django.server": {
@@ -390,6 +393,8 @@ LOGGING = {
         # line in the access log (runserver's, or gunicorn's --access-logfile), not a
         # warning with a traceback besides it.
         "django.request": {"level": "ERROR"},
+        # A bad Host header (scanners send them all day): one WARNING line, no traceback.
+        "django.security.DisallowedHost": {"filters": ["one_line_warning"]},
         # runserver's access log: one line per request.
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # django-axes: failed logins and lockouts (warnings) are worth a line; its four INFO
