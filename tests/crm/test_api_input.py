@@ -213,3 +213,23 @@ def test_a_body_declared_as_utf8_is_read(api, full, charset):
     )
     assert response.status_code == 201, response.content
     assert Contact.objects.get().first_name == "Zoë"
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b'{"first_name": "A", "last_name": "B", "x": ' + b"9" * 5000 + b"}", "digits"),
+        (b'\xef\xbb\xbf{"first_name": "A", "last_name": "B"}', "byte order mark"),
+        (b'{"first_name": "A", ', "not valid JSON"),
+    ],
+)
+def test_a_body_json_cannot_read_gets_a_plain_sentence(api, full, body, words):
+    response = api.post(
+        "/api/v1/contacts/", data=body, content_type="application/json", **bearer(full)
+    )
+    assert response.status_code == 400, response.content
+    detail = response.json()["detail"]
+    assert words in detail
+    for internal in ("sys.", "set_int_max_str_digits", "utf-8-sig", "JSON parse error -"):
+        assert internal not in detail
+    assert not Contact.objects.exists()
