@@ -81,6 +81,9 @@ class CRMSerializer(serializers.ModelSerializer):
 
 
 class ContactSerializer(CRMSerializer):
+    """A person at a customer or prospect. `id`, `created_at` and `updated_at` are set by
+    the CRM."""
+
     class Meta:
         model = Contact
         fields = [
@@ -100,6 +103,9 @@ class ContactSerializer(CRMSerializer):
 
 
 class LeadSerializer(CRMSerializer):
+    """A prospective customer not yet qualified, with where it came from (`source`) and how
+    far it has got (`status`); `contact` links it to a contact by id."""
+
     class Meta:
         model = Lead
         fields = [
@@ -119,7 +125,23 @@ class LeadSerializer(CRMSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
+CURRENCY_HELP = (
+    "ISO 4217 currency code: three letters, e.g. USD or EUR (stored in capitals; default USD)."
+)
+
+
 class OpportunitySerializer(CRMSerializer):
+    """A possible sale: its `amount` in `currency`, its `stage`, the `probability` of winning
+    it (0 to 100), and the contact and lead it comes from (by id)."""
+
+    currency = serializers.RegexField(
+        r"^[A-Za-z]{3}$",
+        max_length=3,
+        required=False,
+        help_text=CURRENCY_HELP,
+        error_messages={key: CURRENCY_HELP for key in ("invalid", "blank", "max_length")},
+    )
+
     class Meta:
         model = Opportunity
         fields = [
@@ -137,6 +159,9 @@ class OpportunitySerializer(CRMSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
+    def validate_currency(self, value: str) -> str:
+        return value.upper()
+
     def validate_probability(self, value: int) -> int:
         if not 0 <= value <= 100:
             raise serializers.ValidationError("Probability is a percentage between 0 and 100.")
@@ -151,6 +176,9 @@ CREATED_AFTER = (
 )
 
 
+CREATED_BEFORE = (
+    "Created before this time (ISO 8601, e.g. 2026-04-01T00:00:00Z; UTC without an offset)."
+)
 LINKED_CONTACT = "Linked to this contact (its id). An id no contact has matches nothing."
 
 
@@ -168,7 +196,7 @@ class ContactFilter(django_filters.FilterSet):
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
     created_before = InstantFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
+        field_name="created_at", lookup_expr="lt", help_text=CREATED_BEFORE
     )
 
     class Meta:
@@ -188,6 +216,9 @@ class LeadFilter(django_filters.FilterSet):
     )
     created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
+    )
+    created_before = InstantFilter(
+        field_name="created_at", lookup_expr="lt", help_text=CREATED_BEFORE
     )
     contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
 
@@ -216,6 +247,9 @@ class OpportunityFilter(django_filters.FilterSet):
 
     contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
     lead = IdFilter(field_name="lead", help_text="Linked to this lead (its id).")
+    currency = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="Currency code, e.g. USD (case-insensitive)."
+    )
 
     class Meta:
         model = Opportunity

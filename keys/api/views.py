@@ -104,7 +104,11 @@ class RouteMethodsFirst:
 
 
 class KeyInfoSerializer(serializers.Serializer):
-    """Documentation of GET /api/v1/key/ (the view returns selectors.key_self_description)."""
+    """The calling key: its name and public id, its permissions per module, when it expires,
+    its status, and whether it was replaced by rotation (then `grace_ends_at` says when it
+    stops working and `replaced_by` names the new key by public id)."""
+
+    # Documentation only: the view answers keys.selectors.key_self_description.
 
     name = serializers.CharField()
     public_id = serializers.CharField()

@@ -233,3 +233,26 @@ def test_a_body_json_cannot_read_gets_a_plain_sentence(api, full, body, words):
     for internal in ("sys.", "set_int_max_str_digits", "utf-8-sig", "JSON parse error -"):
         assert internal not in detail
     assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("value, stored", [("EUR", "EUR"), ("eur", "EUR"), ("Gbp", "GBP")])
+def test_a_currency_is_three_letters_stored_in_capitals(api, make_key, value, stored):
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "currency": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["currency"] == stored
+
+
+@pytest.mark.parametrize("value", ["eu", "E", "", "EU1", "€€€", "US D"])
+def test_a_currency_that_is_not_three_letters_is_a_400(api, make_key, value):
+    from crm.models import Opportunity
+
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "currency": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 400, response.content
+    assert "ISO 4217" in response.json()["currency"][0]
+    assert not Opportunity.objects.exists()

@@ -158,3 +158,28 @@ def test_a_parameter_given_twice_is_a_400_naming_it(api, full, people, url, quer
     name = query.split("=")[0]
     assert list(response.json()) == [name]
     assert "more than once" in response.json()[name][0]
+
+
+def test_the_currency_filter_ignores_case(api, make_key):
+    from crm.models import Opportunity
+
+    usd = Opportunity.objects.create(name="A", currency="USD")
+    Opportunity.objects.create(name="B", currency="EUR")
+    _, key = make_key({"opportunities": ["view"]})
+    for value in ("usd", "USD", "Usd"):
+        assert ids(api.get("/api/v1/opportunities/", {"currency": value}, **bearer(key))) == [
+            usd.pk
+        ]
+
+
+def test_leads_filter_by_creation_before_and_after(api, make_key):
+    from datetime import UTC, datetime
+
+    old = Lead.objects.create(first_name="Old", last_name="L")
+    new = Lead.objects.create(first_name="New", last_name="L")
+    Lead.objects.filter(pk=old.pk).update(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    Lead.objects.filter(pk=new.pk).update(created_at=datetime(2026, 6, 1, tzinfo=UTC))
+    _, key = make_key({"leads": ["view"]})
+    cut = "2026-01-01T00:00:00Z"
+    assert ids(api.get("/api/v1/leads/", {"created_before": cut}, **bearer(key))) == [old.pk]
+    assert ids(api.get("/api/v1/leads/", {"created_after": cut}, **bearer(key))) == [new.pk]

@@ -146,3 +146,38 @@ def test_a_schema_format_it_cannot_write_is_a_400_naming_the_formats(client, val
         return
     assert response.status_code == 400, response.content
     assert "yaml" in response.json()["format"][0]
+
+
+def test_component_descriptions_are_written_for_integrators(schema):
+    for name in ("Contact", "Lead", "Opportunity", "KeyInfo"):
+        description = schema["components"]["schemas"][name].get("description", "")
+        assert description, name
+        for note in ("DRF", "introspect", "selectors", "the view returns", "serializer"):
+            assert note not in description, (name, description)
+
+
+def test_every_query_parameter_is_described(schema):
+    missing = [
+        (path, p["name"])
+        for path, method, op in operations(schema)
+        for p in op.get("parameters", [])
+        if not p.get("description")
+    ]
+    assert missing == []
+
+
+def test_the_currency_field_is_documented(schema):
+    currency = schema["components"]["schemas"]["Opportunity"]["properties"]["currency"]
+    assert currency["pattern"] == "^[A-Za-z]{3}$"
+    assert "ISO 4217" in currency["description"]
+
+
+def test_406_411_and_415_are_documented(schema):
+    for path, method, op in operations(schema):
+        if not path.startswith("/api/v1/"):
+            continue
+        assert "406" in op["responses"], (path, method)
+        if op.get("requestBody"):
+            assert {"411", "415"} <= set(op["responses"]), (path, method)
+    introduction = schema["info"]["description"]
+    assert all(f"| {code} |" in introduction for code in (406, 411, 415))
