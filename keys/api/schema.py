@@ -294,7 +294,6 @@ Every error is JSON `{"detail": "…"}`; a 400 names each invalid parameter or f
 | 411 | A body sent without `Content-Length` (`Transfer-Encoding: chunked`): not read, nothing changed. |
 | 413 | The body is larger than 2.5 MB. |
 | 415 | A body that is not JSON, or JSON declared in another charset than UTF-8 (JSON is UTF-8). |
-
 | 429 | Over the key's rate limit, or too many failed authentications from your address; `Retry-After` says when to retry. |
 | 503 | The database is unavailable; retry shortly. |
 
