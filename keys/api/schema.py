@@ -35,8 +35,10 @@ OPERATIONS = {
         "out get their defaults.",
     ),
     "update": (
-        "Replace a {one}",
-        "Sets the {one}'s fields from the JSON body; required fields must be present.",
+        "Update a {one} (required fields sent)",
+        "Sets the {one}'s fields from the JSON body. Every required field must be present; "
+        "optional fields left out keep their values (they are not reset to their defaults: "
+        "send them, empty or at their default, to clear them). PATCH takes any subset.",
     ),
     "partial_update": (
         "Update some fields of a {one}",

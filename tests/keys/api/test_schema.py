@@ -181,3 +181,20 @@ def test_406_411_and_415_are_documented(schema):
             assert {"411", "415"} <= set(op["responses"]), (path, method)
     introduction = schema["info"]["description"]
     assert all(f"| {code} |" in introduction for code in (406, 411, 415))
+
+
+def test_put_is_described_as_what_it_does(schema, api, make_key):
+    """PUT keeps the optional fields it is not sent (DRF's update): the schema says so
+    instead of calling it a replacement."""
+    from crm.models import Contact
+    from tests.helpers import bearer
+
+    put = schema["paths"]["/api/v1/contacts/{id}/"]["put"]
+    assert "Replace" not in put["summary"]
+    assert "keep their values" in put["description"]
+    contact = Contact.objects.create(first_name="A", last_name="B", title="CEO")
+    _, key = make_key({"contacts": ["edit"]})
+    body = {"first_name": "C", "last_name": "D"}
+    response = api.put(f"/api/v1/contacts/{contact.pk}/", body, format="json", **bearer(key))
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "CEO"
