@@ -2,125 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import django_filters
-from django.db import models
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from crm_keys.csvstream import csv_lines
 from keys.api.views import RouteMethodsFirst
 
-from .filters import DayFilter, InstantFilter
+from .filters import DayFilter, IdFilter, InstantFilter
 from .models import Contact, Lead, Opportunity
-
-# --- Serializers ------------------------------------------------------------------------------
-
-
-class StrictCharField(serializers.CharField):
-    """Text where the schema says string: DRF's CharField would turn 123 into "123"."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictEmailField(StrictCharField, serializers.EmailField):
-    pass
-
-
-_FIELDS: dict[type, dict[str, serializers.Field]] = {}
-
-
-class CRMSerializer(serializers.ModelSerializer):
-    """Strict text fields, and fields worked out from the model once per class, not on every
-    request (DRF introspects the model's fields, validators and constraints each time it
-    instantiates a serializer: a fifth of a detail request). Each serializer still gets its own
-    copies, as with DRF's declared fields."""
-
-    serializer_field_mapping = {
-        **serializers.ModelSerializer.serializer_field_mapping,
-        models.CharField: StrictCharField,
-        models.TextField: StrictCharField,
-        models.EmailField: StrictEmailField,
-    }
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = _FIELDS.get(type(self))
-        if fields is None:
-            fields = _FIELDS[type(self)] = super().get_fields()
-        return copy.deepcopy(fields)
-
-
-class ContactSerializer(CRMSerializer):
-    class Meta:
-        model = Contact
-        fields = [
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "company",
-            "title",
-            "city",
-            "country",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["created_at", "updated_at"]
-
-
-class LeadSerializer(CRMSerializer):
-    class Meta:
-        model = Lead
-        fields = [
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "company",
-            "source",
-            "status",
-            "estimated_value",
-            "contact",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["created_at", "updated_at"]
-
-
-class OpportunitySerializer(CRMSerializer):
-    class Meta:
-        model = Opportunity
-        fields = [
-            "id",
-            "name",
-            "contact",
-            "lead",
-            "amount",
-            "currency",
-            "stage",
-            "probability",
-            "close_date",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["created_at", "updated_at"]
-
-    def validate_probability(self, value: int) -> int:
-        if not 0 <= value <= 100:
-            raise serializers.ValidationError("Probability is a percentage between 0 and 100.")
-        return value
-
+from .serializers import ContactSerializer, LeadSerializer, OpportunitySerializer
 
 # --- Filters ----------------------------------------------------------------------------------
 
@@ -128,6 +26,12 @@ class OpportunitySerializer(CRMSerializer):
 CREATED_AFTER = (
     "Created at or after this time (ISO 8601, e.g. 2026-03-01T00:00:00Z; UTC without an offset)."
 )
+
+
+CREATED_BEFORE = (
+    "Created before this time (ISO 8601, e.g. 2026-04-01T00:00:00Z; UTC without an offset)."
+)
+LINKED_CONTACT = "Linked to this contact (its id). An id no contact has matches nothing."
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -144,7 +48,7 @@ class ContactFilter(django_filters.FilterSet):
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
     created_before = InstantFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Created before this time (ISO 8601)."
+        field_name="created_at", lookup_expr="lt", help_text=CREATED_BEFORE
     )
 
     class Meta:
@@ -165,6 +69,10 @@ class LeadFilter(django_filters.FilterSet):
     created_after = InstantFilter(
         field_name="created_at", lookup_expr="gte", help_text=CREATED_AFTER
     )
+    created_before = InstantFilter(
+        field_name="created_at", lookup_expr="lt", help_text=CREATED_BEFORE
+    )
+    contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
 
     class Meta:
         model = Lead
@@ -187,6 +95,12 @@ class OpportunityFilter(django_filters.FilterSet):
         field_name="close_date",
         lookup_expr="lte",
         help_text="Closes on or before this date (YYYY-MM-DD).",
+    )
+
+    contact = IdFilter(field_name="contact", help_text=LINKED_CONTACT)
+    lead = IdFilter(field_name="lead", help_text="Linked to this lead (its id).")
+    currency = django_filters.CharFilter(
+        lookup_expr="iexact", help_text="Currency code, e.g. USD (case-insensitive)."
     )
 
     class Meta:
@@ -216,6 +130,20 @@ def _plain_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+MSG_EXPORT_NOT_ACCEPTABLE = (
+    "An export is CSV (text/csv): send 'Accept: text/csv' (or */*, text/*, or no Accept header)."
+)
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+
+
+def accepts_csv(request: Request) -> bool:
+    """No Accept header (or an empty one), or one that admits text/csv (Django's matching:
+    q-values, wildcards, parameters)."""
+    if not request.META.get("HTTP_ACCEPT", "").strip():
+        return True
+    return request._request.accepts(CSV_MEDIA_TYPE)
+
+
 def formula_guard(request: Request) -> bool:
     """``?formula_guard=on|off`` (default on); anything else is a 400 naming the parameter."""
     value = request.query_params.get("formula_guard", "on")
@@ -241,6 +169,13 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
     ordering = ["id"]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if self.action == "export" and not force:
+            # The export's answer is CSV (a StreamingHttpResponse, no renderer): the Accept
+            # header must admit text/csv. Its errors (400, 401, 403...) are JSON like every
+            # error of the API, so JSON is the renderer DRF is given.
+            if not accepts_csv(request):
+                raise exceptions.NotAcceptable(MSG_EXPORT_NOT_ACCEPTABLE)
+            return JSONRenderer(), JSONRenderer.media_type
         try:
             return super().perform_content_negotiation(request, force)
         except Http404:
@@ -272,6 +207,13 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         if unknown:
             message = f"Unknown query parameter. This endpoint accepts: {', '.join(accepted)}."
             raise serializers.ValidationError({name[:100]: [message] for name in unknown[:20]})
+        # Each takes one value: repeated, Django would silently use the last one.
+        repeated = [
+            name for name in request.query_params if len(request.query_params.getlist(name)) > 1
+        ]
+        if repeated:
+            message = "Given more than once: give this parameter once."
+            raise serializers.ValidationError({name: [message] for name in repeated})
 
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR},
@@ -301,7 +243,7 @@ class CRMViewSet(RouteMethodsFirst, viewsets.ModelViewSet):
         rows = columns.iterator(chunk_size=2000)
         response = StreamingHttpResponse(
             csv_lines(fields, ([cell(v) for v in row] for row in rows)),
-            content_type="text/csv; charset=utf-8",
+            content_type=CSV_MEDIA_TYPE,
         )
         response["Content-Disposition"] = f'attachment; filename="{self.key_module}.csv"'
         return response

@@ -62,6 +62,29 @@ class _DayField(forms.DateField):
             raise forms.ValidationError(DATE_FORMAT + _got(value), code="invalid") from None
 
 
+ID_FORM = "A record id: a whole number"
+_ID_RANGE = (-(2**63), 2**63 - 1)  # what a 64-bit database column holds
+
+
+class _IdField(forms.IntegerField):
+    """A record id: a whole number (``1.5`` and ``1e3`` are refused), within what the database
+    compares. An id no row has is simply no match (an empty list), never "Select a valid
+    choice", which told a key allowed only one module which ids exist in another."""
+
+    def to_python(self, value: Any) -> int | None:
+        try:
+            number = super().to_python(value)
+        except forms.ValidationError:
+            number = _ID_RANGE[1] + 1
+        if number is not None and not _ID_RANGE[0] <= number <= _ID_RANGE[1]:
+            raise forms.ValidationError(ID_FORM + _got(value), code="invalid")
+        return number
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = _IdField
+
+
 class InstantFilter(django_filters.IsoDateTimeFilter):
     """A date-time filter whose every refusal names the expected form (a 400, never a 500)."""
 

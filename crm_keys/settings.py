@@ -13,6 +13,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from crm_keys.logconfig import logging_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CRM_KEYS_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -355,46 +357,5 @@ X_FRAME_OPTIONS = "DENY"
 # Trusted reverse proxies: how many X-Forwarded-For hops to trust for the client IP (0 = none).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    # A key that reaches a log line (a request line with one in its URL) is cut back to its
-    # public id: runserver's access log and every console line (gunicorn: gunicorn.conf.py).
-    "filters": {"redact_keys": {"()": "crm_keys.redact.RedactKeysFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "django.server": {
-            "()": "django.utils.log.ServerFormatter",
-            "format": "[{server_time}] {message}",
-            "style": "{",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_keys"],
-        },
-        "django.server": {
-            "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_keys"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # One handler for Django's messages: its default configuration adds a second console
-        # handler in DEBUG, which printed every warning (and its traceback) twice.
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # 5xx only, with their traceback. A 4xx (an expected 403, a 404, an API 401) is one
-        # line in the access log (runserver's, or gunicorn's --access-logfile), not a
-        # warning with a traceback besides it.
-        "django.request": {"level": "ERROR"},
-        # runserver's access log: one line per request.
-        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
-        # django-axes: failed logins and lockouts (warnings) are worth a line; its four INFO
-        # lines per successful login ("reset 0 attempts"...) are not.
-        "axes": {"level": "WARNING"},
-        "django.db.backends": {"level": "INFO"},
-    },
-}
+# One line per event, keys cut out of every line: crm_keys/logconfig.py.
+LOGGING = logging_settings(level=env.str("LOG_LEVEL", default="INFO"))

@@ -6,9 +6,8 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.views import SpectacularSwaggerView
 
-from keys.api.views import KeyInfoView, SchemaView
+from keys.api.views import DocsView, KeyInfoView, SchemaView
 
 admin.site.site_header = "Intellicon CRM Admin"
 admin.site.site_title = "Intellicon CRM Admin"
@@ -34,9 +33,7 @@ urlpatterns = [
         ),
         name="api-schema",
     ),
-    re_path(
-        r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
-    ),
+    re_path(r"^api/docs/?$", DocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 handler400 = "crm_keys.views.bad_request"

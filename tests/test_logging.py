@@ -37,3 +37,18 @@ def test_a_successful_admin_login_adds_no_log_lines(
         )
     assert response.status_code == 302
     assert [r.getMessage() for r in caplog.records if r.name.startswith("axes")] == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/contacts/", "/admin/"])
+def test_a_bad_host_header_is_one_warning_line_without_traceback(
+    client: Any, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = client.get(path, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    security = [r for r in caplog.records if r.name.startswith("django.security")]
+    assert [r.levelname for r in security] == ["WARNING"]
+    assert "evil.example" in security[0].getMessage()
+    assert "\n" not in security[0].getMessage()
+    assert not any(r.exc_info or r.exc_text for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)

@@ -10,9 +10,10 @@ query); then one HMAC and a constant-time compare. Nothing is written. The per-k
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -80,26 +81,47 @@ def _key_in_url_or_body(request: HttpRequest) -> bool:
         crypto.hides_key(query) or any(name.lower() in KEY_PARAM_NAMES for name in request.GET)
     ):
         return True
+    if not request.META.get("CONTENT_LENGTH"):
+        return False
+    # Read the raw body (cached by Django), not request.POST or request.data: a key-shaped value
+    # is refused before anything is parsed into data, whatever the content type (a key in a JSON
+    # field would otherwise be stored and exported). Parsing a form here would also leave DRF
+    # an empty stream and turn a clear 415 into a confusing 400.
+    try:
+        body = request.body
+    except Exception:  # an unreadable or oversized body is DRF's to refuse
+        return False
+    if _body_hides_key(body):
+        return True
     content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        # Read the raw body (cached by Django), not request.POST: parsing the form here would
-        # leave DRF an empty stream and turn a clear 415 into a confusing 400.
-        try:
-            body = request.body
-        except Exception:  # an unreadable or oversized body is DRF's to refuse
-            return False
-        if crypto.looks_like_key(body) or crypto.looks_like_key(
-            unquote_plus(body.decode("latin-1"))
-        ):
-            return True
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            names = {
-                name.lower()
-                for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-            }
-            return bool(names & KEY_PARAM_NAMES)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        names = {
+            name.lower() for name, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+        }
+        return bool(names & KEY_PARAM_NAMES)
+    if content_type.startswith("multipart/form-data"):
         return any(f'name="{name}"'.encode() in body.lower() for name in KEY_PARAM_NAMES)
     return False
+
+
+# JSON string escapes: "\u005f" is "_" once parsed, "\/" is "/".
+_JSON_ESCAPE_RE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\(.)")
+
+
+def _body_hides_key(body: bytes) -> bool:
+    """A key's shape in the body as sent, JSON-unescaped, or percent-decoded (once or twice)."""
+    if not body:
+        return False
+    if crypto.looks_like_key(body):
+        return True
+    if b"\\" not in body and b"%" not in body and b"+" not in body:
+        return False  # nothing that could hide one: the common case costs one search
+    text = body.decode("utf-8", "replace")
+    if "\\" in text:
+        text = _JSON_ESCAPE_RE.sub(
+            lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2), text
+        )
+    return crypto.hides_key(text)
 
 
 def credential_from_headers(request: HttpRequest) -> str | None:

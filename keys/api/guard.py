@@ -4,6 +4,11 @@ is HTML in debug):
 
 - a key in the path (``/api/v1/contacts/icrm_…/``, percent-encoded or not): 401, as a key in
   the query string is (the access log redacts it: ``crm_keys.redact``);
+- a body sent without Content-Length (``Transfer-Encoding: chunked``): 411, unread. Django reads
+  a body only up to its Content-Length, so a chunked one reached the view empty (a PATCH "did"
+  nothing behind a 200) and runserver read its leftover chunks as another request. The refusal
+  has no Content-Length of its own, so runserver closes the connection after it (Django's
+  ``ServerHandler`` sends ``Connection: close``); gunicorn's sync workers always do;
 - a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` by its Content-Length: 413, unread;
 - more query parameters than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: 400.
 
@@ -23,6 +28,10 @@ MSG_TOO_MANY_PARAMETERS = (
     "Too many query parameters: at most {limit} are read. The routes and their parameters are "
     "listed at /api/docs/."
 )
+MSG_LENGTH_REQUIRED = (
+    "Send the request body with a Content-Length header: a body without one (Transfer-Encoding: "
+    "chunked) is not read, and nothing was changed."
+)
 MSG_TOO_LARGE = (
     "The request body is too large: at most {size} bytes ({mb:g} MB). No record of this API "
     "needs more."
@@ -35,6 +44,8 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
         response = JsonResponse({"detail": MSG_IN_URL}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
+    if "HTTP_TRANSFER_ENCODING" in request.META:
+        return JsonResponse({"detail": MSG_LENGTH_REQUIRED}, status=411)
     too_large = body_too_large(request)
     if too_large is not None:
         return too_large

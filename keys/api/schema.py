@@ -35,8 +35,10 @@ OPERATIONS = {
         "out get their defaults.",
     ),
     "update": (
-        "Replace a {one}",
-        "Sets the {one}'s fields from the JSON body; required fields must be present.",
+        "Update a {one} (required fields sent)",
+        "Sets the {one}'s fields from the JSON body. Every required field must be present; "
+        "optional fields left out keep their values (they are not reset to their defaults: "
+        "send them, empty or at their default, to clear them). PATCH takes any subset.",
     ),
     "partial_update": (
         "Update some fields of a {one}",
@@ -189,8 +191,17 @@ class ScopedAutoSchema(AutoSchema):
                 "Invalid query parameter or body: each one named with its messages.",
                 self._component("InvalidRequest", INVALID_SCHEMA),
             )
+        if self.path.startswith("/api/v1/"):
+            answers = "CSV (`text/csv`)" if self._action() == "export" else "`application/json`"
+            responses["406"] = answer(f"The `Accept` header excludes {answers}, the type answered.")
         if operation.get("requestBody"):
+            responses["411"] = answer(
+                "The body was sent without `Content-Length` (chunked): not read, nothing changed."
+            )
             responses["413"] = answer("The body is larger than 2.5 MB.")
+            responses["415"] = answer(
+                "The body is not JSON, or is declared in another charset than UTF-8."
+            )
         responses["401"] = answer(
             "No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out key.",
             **{"WWW-Authenticate": {**_HEADER, "description": '`Bearer realm="api"`'}},
@@ -261,8 +272,8 @@ Send it in a header, either one:
 A key is 56 characters: `icrm_<12-character public id>_<32-character secret><6-character \
 checksum>`. Keep it in a secret store or an environment variable. Keys are for server-to-server \
 use: a request with browser signals (`Origin`, `Sec-Fetch-Mode: cors`, \
-`Sec-Fetch-Site: cross-site`) is refused, and so is a key in the URL or a form body (treat \
-such a key as leaked). Each key holds permissions `module:action` (`contacts:view`, \
+`Sec-Fetch-Site: cross-site`) is refused, and so is a key in the URL or anywhere in the request body \
+(treat such a key as leaked). Each key holds permissions `module:action` (`contacts:view`, \
 `leads:create`, …); each operation names the one it needs. `GET /api/v1/key/` describes the \
 calling key.
 
@@ -277,11 +288,14 @@ Every error is JSON `{"detail": "…"}`; a 400 names each invalid parameter or f
 | Status | Meaning |
 |---|---|
 | 400 | A query parameter or the body is invalid (e.g. `page_size=0`, a date that does not exist or an offset takes past year 1 or 9999, an `ordering` not listed), a parameter the operation does not take (the answer lists those it does), more than 1000 query parameters, or a body that is not UTF-8 JSON or is nested too deeply. |
-| 401 | No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out one, or a key anywhere in the URL (path or query: treat it as leaked); with `WWW-Authenticate`. |
+| 401 | No key, or a malformed, mistyped, unknown, expired, revoked or rotated-out one, or a key anywhere in the URL (path or query) or in the body (treat it as leaked); with `WWW-Authenticate`. |
 | 403 | The key lacks the permission, or the request came from a browser or from outside the key's IP allowlist. |
 | 404 | No record with that id, a page past the last, or no such route. |
-| 413 | The body is larger than 2.5 MB. |
 | 405 | The route does not have that method (whatever the key); `Allow` lists those it has. |
+| 406 | The `Accept` header excludes the type the operation answers: JSON, or CSV (`text/csv`) for an export. |
+| 411 | A body sent without `Content-Length` (`Transfer-Encoding: chunked`): not read, nothing changed. |
+| 413 | The body is larger than 2.5 MB. |
+| 415 | A body that is not JSON, or JSON declared in another charset than UTF-8 (JSON is UTF-8). |
 | 429 | Over the key's rate limit, or too many failed authentications from your address; `Retry-After` says when to retry. |
 | 503 | The database is unavailable; retry shortly. |
 

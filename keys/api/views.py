@@ -10,7 +10,7 @@ from typing import Any
 from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions, serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -104,7 +104,11 @@ class RouteMethodsFirst:
 
 
 class KeyInfoSerializer(serializers.Serializer):
-    """Documentation of GET /api/v1/key/ (the view returns selectors.key_self_description)."""
+    """The calling key: its name and public id, its permissions per module, when it expires,
+    its status, and whether it was replaced by rotation (then `grace_ends_at` says when it
+    stops working and `replaced_by` names the new key by public id)."""
+
+    # Documentation only: the view answers keys.selectors.key_self_description.
 
     name = serializers.CharField()
     public_id = serializers.CharField()
@@ -132,14 +136,30 @@ class KeyInfoView(RouteMethodsFirst, APIView):
         return Response(selectors.key_self_description(key))
 
 
+MSG_SCHEMA_NOT_ACCEPTABLE = (
+    "The schema is served as OpenAPI JSON (application/vnd.oai.openapi+json or "
+    "application/json) or YAML (application/vnd.oai.openapi, application/yaml, or ?format=yaml); "
+    "the Accept header allows none of them."
+)
+
+
 class SchemaView(SpectacularAPIView):
     """The OpenAPI schema; ``?format=`` other than json or yaml is a 400 saying so (DRF answers
     404, which read as "no such route")."""
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if force:  # the error response itself (a 400, 405, 406...): plain JSON
+            return JSONRenderer(), JSONRenderer.media_type
         try:
             return super().perform_content_negotiation(request)
         except Http404:
-            if force:  # the error response itself: plain JSON
-                return JSONRenderer(), JSONRenderer.media_type
             raise exceptions.ValidationError({"format": ["json (the default) or yaml."]}) from None
+        except exceptions.NotAcceptable:
+            raise exceptions.NotAcceptable(MSG_SCHEMA_NOT_ACCEPTABLE) from None
+
+
+class DocsView(SpectacularSwaggerView):
+    """The Swagger UI page: GET (and HEAD) only. Anything else is a 405 naming them (JSON, as
+    every error under /api/), never an attempt to render the page for OPTIONS (a 500)."""
+
+    http_method_names = ["get", "head"]

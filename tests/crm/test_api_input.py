@@ -147,3 +147,112 @@ def test_wrong_date_on_an_opportunity(api, make_key):
     )
     assert response.status_code == 400
     assert set(response.json()) >= {"close_date", "probability"}
+
+
+@pytest.mark.parametrize("value", [2.999, 1.5, True, False, "1.5", "2.999", [1], {"id": 1}])
+@pytest.mark.parametrize("field", ["contact", "lead"])
+def test_a_link_takes_only_a_whole_number(api, make_key, value, field):
+    from crm.models import Lead, Opportunity
+
+    Contact.objects.create(first_name="A", last_name="B")
+    Contact.objects.create(first_name="C", last_name="D")
+    Lead.objects.create(first_name="A", last_name="B")
+    Lead.objects.create(first_name="C", last_name="D")
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", field: value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {field}
+    assert not Opportunity.objects.exists()
+
+
+@pytest.mark.parametrize("written", [int, str, float])
+def test_a_link_by_id_still_works(api, make_key, written):
+    contact = Contact.objects.create(first_name="A", last_name="B")
+    _, key = make_key({"opportunities": ["create"]})
+    value = written(contact.pk)  # 7, "7" or 7.0, as probability takes them
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "contact": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["contact"] == contact.pk
+
+
+@pytest.mark.parametrize(
+    "charset, encoding",
+    [
+        ("latin-1", "latin-1"),
+        ("ISO-8859-1", "latin-1"),
+        ("utf-16", "utf-16"),
+        ("nonsense", "utf-8"),
+    ],
+)
+def test_a_body_declared_in_another_charset_than_utf8_is_a_415(api, full, charset, encoding):
+    body = json.dumps({"first_name": "Zoë", "last_name": "B"}, ensure_ascii=False).encode(encoding)
+    response = api.post(
+        "/api/v1/contacts/",
+        data=body,
+        content_type=f"application/json; charset={charset}",
+        **bearer(full),
+    )
+    assert response.status_code == 415, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert "UTF-8" in response.json()["detail"]
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8"])
+def test_a_body_declared_as_utf8_is_read(api, full, charset):
+    body = json.dumps({"first_name": "Zoë", "last_name": "B"}, ensure_ascii=False).encode()
+    response = api.post(
+        "/api/v1/contacts/",
+        data=body,
+        content_type=f"application/json; charset={charset}",
+        **bearer(full),
+    )
+    assert response.status_code == 201, response.content
+    assert Contact.objects.get().first_name == "Zoë"
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (b'{"first_name": "A", "last_name": "B", "x": ' + b"9" * 5000 + b"}", "digits"),
+        (b'\xef\xbb\xbf{"first_name": "A", "last_name": "B"}', "byte order mark"),
+        (b'{"first_name": "A", ', "not valid JSON"),
+    ],
+)
+def test_a_body_json_cannot_read_gets_a_plain_sentence(api, full, body, words):
+    response = api.post(
+        "/api/v1/contacts/", data=body, content_type="application/json", **bearer(full)
+    )
+    assert response.status_code == 400, response.content
+    detail = response.json()["detail"]
+    assert words in detail
+    for internal in ("sys.", "set_int_max_str_digits", "utf-8-sig", "JSON parse error -"):
+        assert internal not in detail
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("value, stored", [("EUR", "EUR"), ("eur", "EUR"), ("Gbp", "GBP")])
+def test_a_currency_is_three_letters_stored_in_capitals(api, make_key, value, stored):
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "currency": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["currency"] == stored
+
+
+@pytest.mark.parametrize("value", ["eu", "E", "", "EU1", "€€€", "US D"])
+def test_a_currency_that_is_not_three_letters_is_a_400(api, make_key, value):
+    from crm.models import Opportunity
+
+    _, key = make_key({"opportunities": ["create"]})
+    response = api.post(
+        "/api/v1/opportunities/", {"name": "X", "currency": value}, format="json", **bearer(key)
+    )
+    assert response.status_code == 400, response.content
+    assert "ISO 4217" in response.json()["currency"][0]
+    assert not Opportunity.objects.exists()

@@ -61,3 +61,42 @@ def test_an_unguarded_export_is_counted_like_any_export(api, exporter, usage_set
     flush.flush()
     endpoints = {e["endpoint"]: e["requests"] for e in stats.key_usage(key)["top_endpoints"]}
     assert endpoints == {"GET /api/v1/contacts/export/": 3}
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "text/csv",
+        "*/*",
+        "text/*",
+        "text/csv; charset=utf-8",
+        "application/json;q=0.9, text/csv",
+        "text/html, */*;q=0.8",
+    ],
+)
+def test_an_accept_that_admits_csv_gets_the_csv(api, exporter, accept):
+    _, full = exporter
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = api.get(EXPORT, **headers, **bearer(full))
+    assert response["Content-Type"].startswith("text/csv")
+    assert set(rows(response)) == {"Phone", "Formula"}
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json", "text/html", "application/xml", "text/csv;q=0", "image/*"]
+)
+def test_an_accept_that_excludes_csv_is_a_json_406(api, exporter, accept):
+    _, full = exporter
+    response = api.get(EXPORT, HTTP_ACCEPT=accept, **bearer(full))
+    assert response.status_code == 406
+    assert response["Content-Type"].startswith("application/json")
+    assert "text/csv" in response.json()["detail"]
+
+
+def test_a_bad_filter_on_an_export_asking_for_csv_is_still_a_json_400(api, exporter):
+    _, full = exporter
+    response = api.get(EXPORT, {"ordering": "nope"}, HTTP_ACCEPT="text/csv", **bearer(full))
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "ordering" in response.json()

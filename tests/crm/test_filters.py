@@ -117,3 +117,69 @@ def test_every_request_gets_the_same_fields_and_validation(api, full, people):
         **bearer(full),
     )
     assert lead.status_code == 201 and lead.json()["contact"] == people[1].pk
+
+
+@pytest.mark.parametrize("value", ["99999", "0", "-1"])
+def test_filtering_by_a_contact_that_does_not_exist_is_an_empty_list(api, make_key, value):
+    """A leads-only key must not learn which contact ids exist (a 400 "Select a valid choice"
+    for an unknown id told it)."""
+    ada = Contact.objects.create(first_name="Ada", last_name="Lovelace")
+    Lead.objects.create(first_name="L", last_name="One", contact=ada)
+    _, key = make_key({"leads": ["view", "export"]})
+    response = api.get("/api/v1/leads/", {"contact": value}, **bearer(key))
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+    assert ids(api.get("/api/v1/leads/", {"contact": ada.pk}, **bearer(key))) == [
+        Lead.objects.get().pk
+    ]
+
+
+@pytest.mark.parametrize("url", ["/api/v1/leads/", "/api/v1/opportunities/"])
+@pytest.mark.parametrize("value", ["1.5", "abc", "1e3", "99999999999999999999999"])
+def test_filtering_by_an_id_that_is_no_whole_number_is_a_400(api, make_key, url, value):
+    _, key = make_key({"leads": ["view"], "opportunities": ["view"]})
+    response = api.get(url, {"contact": value}, **bearer(key))
+    assert response.status_code == 400, response.content
+    assert "contact" in response.json()
+
+
+@pytest.mark.parametrize(
+    "url, query",
+    [
+        ("/api/v1/contacts/", "page=1&page=2"),
+        ("/api/v1/contacts/", "country=UK&country=US"),
+        ("/api/v1/contacts/", "ordering=id&ordering=-id"),
+        ("/api/v1/contacts/export/", "formula_guard=on&formula_guard=off"),
+    ],
+)
+def test_a_parameter_given_twice_is_a_400_naming_it(api, full, people, url, query):
+    response = api.get(f"{url}?{query}", **bearer(full))
+    assert response.status_code == 400, response.content
+    name = query.split("=")[0]
+    assert list(response.json()) == [name]
+    assert "more than once" in response.json()[name][0]
+
+
+def test_the_currency_filter_ignores_case(api, make_key):
+    from crm.models import Opportunity
+
+    usd = Opportunity.objects.create(name="A", currency="USD")
+    Opportunity.objects.create(name="B", currency="EUR")
+    _, key = make_key({"opportunities": ["view"]})
+    for value in ("usd", "USD", "Usd"):
+        assert ids(api.get("/api/v1/opportunities/", {"currency": value}, **bearer(key))) == [
+            usd.pk
+        ]
+
+
+def test_leads_filter_by_creation_before_and_after(api, make_key):
+    from datetime import UTC, datetime
+
+    old = Lead.objects.create(first_name="Old", last_name="L")
+    new = Lead.objects.create(first_name="New", last_name="L")
+    Lead.objects.filter(pk=old.pk).update(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    Lead.objects.filter(pk=new.pk).update(created_at=datetime(2026, 6, 1, tzinfo=UTC))
+    _, key = make_key({"leads": ["view"]})
+    cut = "2026-01-01T00:00:00Z"
+    assert ids(api.get("/api/v1/leads/", {"created_before": cut}, **bearer(key))) == [old.pk]
+    assert ids(api.get("/api/v1/leads/", {"created_after": cut}, **bearer(key))) == [new.pk]

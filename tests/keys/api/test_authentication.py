@@ -273,3 +273,50 @@ def test_unknown_api_url_is_json_404(api, make_key):
 
 def test_actor_from_cli_is_named(make_key):
     assert Actor.cli().label.startswith("cli:")
+
+
+def _json_escaped(text: str, chars: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" if c in chars else c for c in text)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "plain",
+        "underscore escaped",  # JSON's "\u005f": the same string once parsed
+        "every character escaped",
+        "percent-encoded",
+        "inside other text",
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+def test_a_key_in_a_json_body_is_refused_before_it_is_stored(api, make_key, written, method):
+    from crm.models import Contact
+
+    _, full = make_key({"contacts": ["view", "create", "edit", "export"]})
+    leaked = crypto.make_key().full  # anyone's key: a key-shaped value is never data
+    value = {
+        "plain": leaked,
+        "underscore escaped": _json_escaped(leaked, "_"),
+        "every character escaped": _json_escaped(leaked, leaked),
+        "percent-encoded": leaked.replace("_", "%5F"),
+        "inside other text": f"my key is {leaked}, keep it",
+    }[written]
+    contact = Contact.objects.create(first_name="A", last_name="B")
+    url = "/api/v1/contacts/" if method == "POST" else f"/api/v1/contacts/{contact.pk}/"
+    body = '{"first_name": "' + value + '", "last_name": "B"}'
+    response = api.generic(method, url, body, content_type="application/json", **bearer(full))
+    assert_401(response, "not accepted in the url or the request body")
+    assert leaked not in response.content.decode()
+    assert crypto.parse_key(leaked) not in response.content.decode()
+    assert list(Contact.objects.values_list("first_name", flat=True)) == ["A"]
+    exported = api.get("/api/v1/contacts/export/", **bearer(full))
+    listed = b"".join(exported.streaming_content).decode()
+    assert crypto.parse_key(leaked) not in listed
+
+
+def test_text_with_the_key_prefix_in_a_json_body_is_data(api, make_key):
+    _, full = make_key({"contacts": ["create"]})
+    body = {"first_name": "icrm_", "last_name": "icrm_" + "a" * 12 + "_short"}
+    response = api.post("/api/v1/contacts/", body, format="json", **bearer(full))
+    assert response.status_code == 201, response.content

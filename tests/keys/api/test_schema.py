@@ -146,3 +146,55 @@ def test_a_schema_format_it_cannot_write_is_a_400_naming_the_formats(client, val
         return
     assert response.status_code == 400, response.content
     assert "yaml" in response.json()["format"][0]
+
+
+def test_component_descriptions_are_written_for_integrators(schema):
+    for name in ("Contact", "Lead", "Opportunity", "KeyInfo"):
+        description = schema["components"]["schemas"][name].get("description", "")
+        assert description, name
+        for note in ("DRF", "introspect", "selectors", "the view returns", "serializer"):
+            assert note not in description, (name, description)
+
+
+def test_every_query_parameter_is_described(schema):
+    missing = [
+        (path, p["name"])
+        for path, method, op in operations(schema)
+        for p in op.get("parameters", [])
+        if not p.get("description")
+    ]
+    assert missing == []
+
+
+def test_the_currency_field_is_documented(schema):
+    currency = schema["components"]["schemas"]["Opportunity"]["properties"]["currency"]
+    assert currency["pattern"] == "^[A-Za-z]{3}$"
+    assert "ISO 4217" in currency["description"]
+
+
+def test_406_411_and_415_are_documented(schema):
+    for path, method, op in operations(schema):
+        if not path.startswith("/api/v1/"):
+            continue
+        assert "406" in op["responses"], (path, method)
+        if op.get("requestBody"):
+            assert {"411", "415"} <= set(op["responses"]), (path, method)
+    introduction = schema["info"]["description"]
+    assert all(f"| {code} |" in introduction for code in (406, 411, 415))
+
+
+def test_put_is_described_as_what_it_does(schema, api, make_key):
+    """PUT keeps the optional fields it is not sent (DRF's update): the schema says so
+    instead of calling it a replacement."""
+    from crm.models import Contact
+    from tests.helpers import bearer
+
+    put = schema["paths"]["/api/v1/contacts/{id}/"]["put"]
+    assert "Replace" not in put["summary"]
+    assert "keep their values" in put["description"]
+    contact = Contact.objects.create(first_name="A", last_name="B", title="CEO")
+    _, key = make_key({"contacts": ["edit"]})
+    body = {"first_name": "C", "last_name": "D"}
+    response = api.put(f"/api/v1/contacts/{contact.pk}/", body, format="json", **bearer(key))
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "CEO"
