@@ -226,10 +226,12 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
         self.setup_for_person(current_owner_id=self.instance.owner_id)
         # Below the form field's own minimum (0 for a positive integer) the model's sentence
         # too ("at least 1 day"), not Django's generic "greater than or equal to 0".
+        # The input's own min follows the model's too (the spinner stops at 1 day, not 0).
         for name, field in self.fields.items():
-            minimum = _model_minimum_message(name)
+            minimum = _model_minimum(name)
             if minimum:
-                field.error_messages["min_value"] = minimum
+                field.error_messages["min_value"] = minimum.message
+                field.widget.attrs["min"] = minimum.limit_value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -245,15 +247,15 @@ class KeyChangeForm(PersonRulesMixin, forms.ModelForm):
         return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}
 
 
-def _model_minimum_message(name: str) -> str | None:
-    """The message of the key model's minimum for field ``name``, if it has one."""
+def _model_minimum(name: str) -> MinValueValidator | None:
+    """The key model's minimum for field ``name`` (with its own message), if it has one."""
     try:
         field = APIKey._meta.get_field(name)
     except FieldDoesNotExist:
         return None
     for validator in field.validators:
         if isinstance(validator, MinValueValidator) and isinstance(validator.message, str):
-            return validator.message
+            return validator
     return None
 
 

@@ -56,6 +56,8 @@ def test_unused_days_below_one_get_the_same_message(
     for value in ("0", "-1"):
         page.goto(f"/admin/keys/apikey/{key.pk}/change/")
         page.get_by_text("Usage alerts").click()
+        # The input's own minimum is the rule's (its spinner stops at 1 day).
+        assert page.get_attribute("#id_alert_unused_days", "min") == "1"
         page.fill("#id_alert_unused_days", value)
         page.get_by_role("button", name="Save", exact=True).click()
         page.wait_for_selector(".errornote")
