@@ -201,21 +201,35 @@ class AlertAdmin(GuardedChangelistMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"{alert.get_kind_display()} on “{alert.key.name}” {done}.")
         return HttpResponseRedirect(reverse("admin:keys_alert_change", args=[alert.pk]))
 
-    def _bulk(self, request: HttpRequest, queryset: QuerySet, act: Any, done: str) -> None:
+    def _bulk(
+        self, request: HttpRequest, queryset: QuerySet, act: Any, done: str, skip: str = ""
+    ) -> None:
+        """Act on the open alerts of ``queryset`` (those not acknowledged yet when ``skip``
+        says so); the message says how many, and why the others of the selection were left."""
         actor = Actor.from_request(request)
+        selected = queryset.count()
+        pending = queryset.filter(resolved_at__isnull=True)
+        if skip:
+            pending = pending.filter(acknowledged_at__isnull=True)
         count = 0
-        for alert in queryset.filter(resolved_at__isnull=True):
+        for alert in pending:
             try:
                 act(alert=alert, actor=actor)
                 count += 1
             except services.AlertServiceError:
                 continue  # resolved meanwhile
-        self.message_user(request, f"{count} alert{'s' if count != 1 else ''} {done}.")
+        message = f"{count} alert{'s' if count != 1 else ''} {done}."
+        left = selected - count
+        if left:
+            reason = f"already resolved{' or ' + skip if skip else ''}"
+            message += f" {left} of the selected {'were' if left != 1 else 'was'} {reason}."
+        self.message_user(request, message)
 
     @admin.action(permissions=["handle"], description="Acknowledge selected alerts")
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        pending = queryset.filter(acknowledged_at__isnull=True)
-        self._bulk(request, pending, services.alert_acknowledge, "acknowledged")
+        self._bulk(
+            request, queryset, services.alert_acknowledge, "acknowledged", "already acknowledged"
+        )
 
     @admin.action(permissions=["handle"], description="Resolve selected alerts")
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

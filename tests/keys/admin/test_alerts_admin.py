@@ -115,6 +115,26 @@ def test_bulk_acknowledge_and_resolve(admin_client: Any, alert: Alert, make_key:
     assert AuditEntry.objects.filter(action=AuditAction.ALERT_RESOLVED).count() == 2
 
 
+def test_bulk_acknowledge_says_why_nothing_was_done(
+    admin_client: Any, alert: Alert, make_key: Any
+) -> None:
+    key, _ = make_key(name="Other")
+    other = Alert.objects.create(key=key, kind=AlertKind.UNUSED, measured_value=40, threshold=30)
+    admin_client.post(url(alert, "acknowledge"))
+    response = admin_client.post(
+        LIST_URL,
+        {"action": "acknowledge_selected", "_selected_action": [alert.pk, other.pk]},
+        follow=True,
+    )
+    text = page_text(response.content.decode())
+    assert (
+        "1 alert acknowledged. 1 of the selected was already resolved or already acknowledged."
+        in text
+    )
+    other.refresh_from_db()
+    assert other.acknowledged_at is not None
+
+
 def test_open_alerts_filter_hides_snoozed_ones(admin_client: Any, alert: Alert) -> None:
     admin_client.post(url(alert, "snooze"), {"hours": "1"})
     admin_client.get(url(alert))  # shows (and so consumes) the "snoozed" message
