@@ -10,6 +10,9 @@ is HTML in debug):
   has no Content-Length of its own, so runserver closes the connection after it (Django's
   ``ServerHandler`` sends ``Connection: close``); gunicorn's sync workers always do;
 - a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` by its Content-Length: 413, unread;
+- a body cut short of its Content-Length (the client stopped sending, or the connection
+  dropped): 400. Django reads what arrived without complaint, and a prefix that happens to be
+  valid JSON was applied as if whole;
 - more query parameters than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: 400.
 
 Cost on a normal request: one regular-expression search of the path and a header read.
@@ -32,6 +35,10 @@ MSG_LENGTH_REQUIRED = (
     "Send the request body with a Content-Length header: a body without one (Transfer-Encoding: "
     "chunked) is not read, and nothing was changed."
 )
+MSG_CUT_SHORT = (
+    "The request body was cut short: {got} of the {length} bytes its Content-Length announced "
+    "arrived. Nothing was changed; send the whole body again."
+)
 MSG_TOO_LARGE = (
     "The request body is too large: at most {size} bytes ({mb:g} MB). No record of this API "
     "needs more."
@@ -46,7 +53,7 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
         return response
     if "HTTP_TRANSFER_ENCODING" in request.META:
         return JsonResponse({"detail": MSG_LENGTH_REQUIRED}, status=411)
-    too_large = body_too_large(request)
+    too_large = body_too_large(request) or body_cut_short(request)
     if too_large is not None:
         return too_large
     try:
@@ -64,6 +71,24 @@ def body_too_large(request: HttpRequest) -> JsonResponse | None:
         return None  # Django refuses a malformed Content-Length itself
     if limit is not None and length > limit:
         return _too_large()
+    return None
+
+
+def body_cut_short(request: HttpRequest) -> JsonResponse | None:
+    """Read the body (Django keeps it for the parsers; at most the upload limit, checked
+    above) and refuse it when fewer bytes arrived than its Content-Length announced."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= 0:
+        return None
+    try:
+        got = len(request.body)
+    except Exception:  # unreadable: Django and DRF refuse it in their own words
+        return None
+    if got < length:
+        return JsonResponse({"detail": MSG_CUT_SHORT.format(got=got, length=length)}, status=400)
     return None
 
 

@@ -123,3 +123,42 @@ def test_a_transfer_encoding_is_refused_through_the_test_client(api, make_key):
     assert not response.has_header("Content-Length")
     contact.refresh_from_db()
     assert contact.title == "Before"
+
+
+def cut_short(base: str, request: bytes) -> bytes:
+    """Send ``request``, then half-close (the client stops sending), and read the answer."""
+    host, port = base.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(10)
+        try:
+            while chunk := conn.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("method", ["PATCH", "POST"])
+def test_a_body_cut_short_of_its_content_length_changes_nothing(server, actor, method):
+    """A client that announced 100 bytes and sent 31 (then stopped): what arrived happens to be
+    valid JSON, and was applied as if whole (200/201). Now a 400 that says so."""
+    key = services.key_generate(
+        name="Cut", scopes={"contacts": ["view", "create", "edit"]}, actor=actor
+    ).full_key
+    contact = Contact.objects.create(first_name="A", last_name="B", title="Before")
+    path = f"/api/v1/contacts/{contact.pk}/" if method != "POST" else "/api/v1/contacts/"
+    body = b'{"first_name": "T", "last_name": "R"}'
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body) + 60}\r\n\r\n"
+    ).encode()
+    answer = cut_short(server, head + body)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"cut short" in answer
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.last_name) == ("A", "B")
+    assert Contact.objects.count() == 1
