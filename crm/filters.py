@@ -131,13 +131,15 @@ class SearchFilter(filters.SearchFilter):
         return super().filter_queryset(request, queryset, view)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        fields = ", ".join(f.lstrip("^=@$") for f in getattr(view, "search_fields", []))
+        names = [f.lstrip("^=@$") for f in getattr(view, "search_fields", [])]
+        fields = ", ".join(names)
+        verb = "contains" if len(names) == 1 else "contain"
         return [
             {
                 "name": self.search_param,
                 "required": False,
                 "in": "query",
-                "description": f"Rows whose {fields} contain every word of this text "
+                "description": f"Rows whose {fields} {verb} every word of this text "
                 "(case-insensitive).",
                 "schema": {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
             }

@@ -28,23 +28,23 @@ OPERATIONS = {
         "The {many}, a page at a time, narrowed by the filters below (every filter given must "
         "hold). A query parameter not listed here is a 400 naming the accepted ones.",
     ),
-    "retrieve": ("Get a {one}", "One {one}, by its id."),
+    "retrieve": ("Get {a_one}", "One {one}, by its id."),
     "create": (
-        "Create a {one}",
-        "Creates a {one} from the JSON body and returns it with its id. Optional fields left "
+        "Create {a_one}",
+        "Creates {a_one} from the JSON body and returns it with its id. Optional fields left "
         "out get their defaults.",
     ),
     "update": (
-        "Update a {one} (required fields sent)",
+        "Update {a_one} (required fields sent)",
         "Sets the {one}'s fields from the JSON body. Every required field must be present; "
         "optional fields left out keep their values (they are not reset to their defaults: "
         "send them, empty or at their default, to clear them). PATCH takes any subset.",
     ),
     "partial_update": (
-        "Update some fields of a {one}",
+        "Update some fields of {a_one}",
         "Changes only the fields present in the JSON body.",
     ),
-    "destroy": ("Delete a {one}", "Deletes the {one}. This cannot be undone."),
+    "destroy": ("Delete {a_one}", "Deletes the {one}. This cannot be undone."),
     "export": (
         "Export {many} as CSV",
         "Every {one} matching the filters below, as CSV (UTF-8, a header row, streamed): the "
@@ -114,7 +114,9 @@ class ScopedAutoSchema(AutoSchema):
 
     def _names(self) -> dict[str, str]:
         meta = self.view.get_queryset().model._meta
-        return {"one": str(meta.verbose_name), "many": str(meta.verbose_name_plural)}
+        one = str(meta.verbose_name)
+        a_one = f"{'an' if one[:1].lower() in 'aeiou' else 'a'} {one}"
+        return {"one": one, "a_one": a_one, "many": str(meta.verbose_name_plural)}
 
     # --- what spectacular asks ---------------------------------------------------------------
 

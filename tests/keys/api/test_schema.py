@@ -81,6 +81,8 @@ def test_descriptions_are_written_for_integrators(schema):
     contacts = schema["paths"]["/api/v1/contacts/"]
     assert contacts["get"]["summary"] == "List contacts"
     assert contacts["post"]["summary"] == "Create a contact"
+    opportunity = schema["paths"]["/api/v1/opportunities/{id}/"]
+    assert opportunity["get"]["summary"] == "Get an opportunity"
 
 
 def test_one_tag_per_module(schema):
