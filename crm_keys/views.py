@@ -1,6 +1,7 @@
 """Error pages: JSON under /api/, the admin's own 403 page for staff, Django's usual pages
 elsewhere."""
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -13,6 +14,11 @@ from .middleware import is_api_request
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
+        if isinstance(exception, DisallowedHost):
+            return JsonResponse(
+                {"detail": "Bad request: this server does not answer to that Host header."},
+                status=400,
+            )
         return refusal_of_unreadable_request(exception) or JsonResponse(
             {"detail": "Bad request: the request could not be read (too large or malformed)."},
             status=400,

@@ -160,6 +160,10 @@ def test_a_bad_host_header_is_json_400(api, make_key, debug):
     _, full = make_key()
     response = api.get(LIST, HTTP_HOST="evil.example", **bearer(full))
     assert_json(response, 400)
+    detail = response.json()["detail"]
+    assert "evil.example" not in detail  # the header is not echoed
+    if not debug:  # production: says what is wrong (debug's page becomes "Bad Request.")
+        assert "Host header" in detail and "too large" not in detail
 
 
 def test_only_the_swagger_page_is_html(client, debug):
