@@ -63,13 +63,18 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
+def _content_length(request: HttpRequest) -> int:
+    """The announced body length; 0 when absent or malformed (Django refuses a malformed
+    Content-Length itself)."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def body_too_large(request: HttpRequest) -> JsonResponse | None:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None  # Django refuses a malformed Content-Length itself
-    if limit is not None and length > limit:
+    if limit is not None and _content_length(request) > limit:
         return _too_large()
     return None
 
@@ -77,10 +82,7 @@ def body_too_large(request: HttpRequest) -> JsonResponse | None:
 def body_cut_short(request: HttpRequest) -> JsonResponse | None:
     """Read the body (Django keeps it for the parsers; at most the upload limit, checked
     above) and refuse it when fewer bytes arrived than its Content-Length announced."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
+    length = _content_length(request)
     if length <= 0:
         return None
     try:
