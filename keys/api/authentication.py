@@ -11,6 +11,7 @@ query); then one HMAC and a constant-time compare. Nothing is written. The per-k
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qsl
@@ -195,9 +196,10 @@ def _check_credential(request: HttpRequest) -> APIKey | None:
     if key is None or not matched:
         raise _refuse(MSG_UNKNOWN, "unknown")
     request.api_key = key
-    refusal = refusal_for_status(key, timezone.now())
-    if refusal is not None:
-        raise refusal
+    if time.time() >= key.works_until:  # revoked, expired or out of grace: say which
+        refusal = refusal_for_status(key, timezone.now())
+        if refusal is not None:
+            raise refusal
     return key
 
 

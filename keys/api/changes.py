@@ -45,6 +45,7 @@ from redis.retry import Retry
 
 from crm_keys.redis_client import get_redis, request_call
 
+from .. import process
 from ..conf import key_settings
 
 logger = logging.getLogger(__name__)
@@ -160,9 +161,9 @@ class Subscription:
     def listening(self, url: str) -> bool:
         """Request thread: apply what has arrived; True when every change published so far has
         been applied and the subscription is alive (answered within SILENCE_LIMIT)."""
-        if self._pid != os.getpid() or url != self._url:
+        if self._pid != process.pid() or url != self._url:
             with _start_lock:
-                if self._pid != os.getpid() or url != self._url:
+                if self._pid != process.pid() or url != self._url:
                     self._start(url)
         with self._lock:
             conn = self._conn
@@ -180,13 +181,13 @@ class Subscription:
             return True
 
     def _start(self, url: str) -> None:
-        if self._pid == os.getpid():
+        if self._pid == process.pid():
             self.stop()  # another URL: the old watcher goes
         # (After a fork the parent's watcher does not exist here, its lock may be held for
         # good and its connection is not ours: start afresh.)
         self._lock = threading.Lock()
         self._conn, self._poll, self._heard_at = None, None, float("-inf")
-        self._url, self._pid = url, os.getpid()
+        self._url, self._pid = url, process.pid()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(self._stop,), name="key-cache-subscription", daemon=True
@@ -195,7 +196,7 @@ class Subscription:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._pid != os.getpid():  # forked: nothing here is ours to close or wait for
+        if self._pid != process.pid():  # forked: nothing here is ours to close or wait for
             self._thread, self._conn, self._poll = None, None, None
             return
         thread = self._thread

@@ -16,7 +16,6 @@ locked for longer than the timeout), with a warning in the log.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .. import process
 from ..conf import key_settings
 
 _SCHEMA = (
@@ -52,7 +52,7 @@ class MachineCounters:
     def _connection(self) -> sqlite3.Connection:
         path = str(counters_path())
         conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.owner == (os.getpid(), path):
+        if conn is not None and self._local.owner == (process.pid(), path):
             return conn
         conn = sqlite3.connect(
             path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
@@ -62,7 +62,7 @@ class MachineCounters:
         except sqlite3.Error:
             conn.close()
             raise
-        self._local.conn, self._local.owner = conn, (os.getpid(), path)
+        self._local.conn, self._local.owner = conn, (process.pid(), path)
         return conn
 
     @staticmethod

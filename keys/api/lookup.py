@@ -23,6 +23,7 @@ every request.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
@@ -71,6 +72,7 @@ class KeyCache:
         self._file = changes.ChangeFile()
         self._file_seen: bytes | None = None
         self._config: tuple[bool, str, str] | None = None
+        self._max_age = 0.0  # LOOKUP_CACHE_SECONDS, read with the configuration
         self.subscription = changes.Subscription(self.evict)
 
     # --- request path ---------------------------------------------------------------------
@@ -81,6 +83,7 @@ class KeyCache:
             url = settings.REDIS_URL or ""
             sqlite = connections[DEFAULT_DB_ALIAS].vendor == "sqlite"
             path = key_settings.CHANGES_FILE or os.path.join(settings.VAR_DIR, "key-changes")
+            self._max_age = float(key_settings.LOOKUP_CACHE_SECONDS)
             self._config = (bool(key_settings.LOOKUP_CACHE) and (sqlite or bool(url)), path, url)
         return self._config
 
@@ -110,7 +113,7 @@ class KeyCache:
             if stored_at is None:
                 return None
             value = UNKNOWN
-        if time.monotonic() - stored_at > key_settings.LOOKUP_CACHE_SECONDS:
+        if time.monotonic() - stored_at > self._max_age:
             return None
         return value
 
@@ -204,7 +207,10 @@ def _aware(value: Any) -> Any:
 def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
     """The key (with its replacement's public id) by its indexed public id: from the in-process
     cache when it may be used and is fresh, else the single query of the request path.
-    Returns an APIKey whose other fields load lazily if ever touched."""
+    Returns an APIKey whose other fields load lazily if ever touched, with ``works_until``: the
+    moment (``time.time()`` seconds) its revocation, expiry or grace end takes effect, the
+    earliest of them (``inf`` while none is set). Its status is ``ACTIVE`` exactly while
+    ``time.time() < works_until``, which the request path checks without building a datetime."""
     generation = cache.sync()
     cached = cache.get(public_id) if generation is not None else None
     if cached is None:
@@ -213,8 +219,9 @@ def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
             cache.put(public_id, cached, generation)
     if cached is UNKNOWN:
         return None
-    values, replacement_public_id = cached
+    values, replacement_public_id, works_until = cached
     key = _hydrate(using, values)
+    key.works_until = works_until
     if values["replaced_by_id"] is not None:
         # Fill the relation cache as select_related would, so key.replaced_by costs no query.
         replacement = _hydrate(
@@ -224,7 +231,7 @@ def lookup(public_id: str, *, using: str = DEFAULT_DB_ALIAS) -> APIKey | None:
     return key
 
 
-def _load(public_id: str, using: str) -> tuple[dict[str, Any], str | None] | None:
+def _load(public_id: str, using: str) -> tuple[dict[str, Any], str | None, float] | None:
     connection = connections[using]
     with connection.cursor() as cursor:
         cursor.execute(_lookup_sql(using), [public_id])
@@ -236,7 +243,9 @@ def _load(public_id: str, using: str) -> tuple[dict[str, Any], str | None] | Non
         values["scopes"] = json.loads(values["scopes"])
     for name in _DATETIME_FIELDS:
         values[name] = _aware(values[name])
-    return values, row[-1]
+    # KeyStatus.ACTIVE is "none of these moments has come" (APIKey.status_at).
+    ends = [values[name].timestamp() for name in _DATETIME_FIELDS if values[name] is not None]
+    return values, row[-1], min(ends, default=math.inf)
 
 
 def _hydrate(using: str, values: dict[str, Any]) -> APIKey:

@@ -44,6 +44,7 @@ from django.http import HttpRequest, HttpResponse
 
 from crm_keys.redis_client import get_redis
 
+from .. import process
 from ..conf import key_settings
 from . import callers, rows, transport
 from .callers import Callers, record_caller
@@ -153,7 +154,7 @@ def record_request(
     buffer.add(key_id, endpoint, status_code >= 400, when)
     if key_id is not None:
         record_caller(request, key_id, endpoint, status_code, when, response)
-    if _shipper.pid != os.getpid():
+    if _shipper.pid != process.pid():
         _start_shipper()
 
 
@@ -183,7 +184,7 @@ class _Shipper:
         self.lock = threading.Lock()  # one ship at a time in this process
         self.pending: Batch | None = None
         self.seq = 0
-        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.process_id = f"{socket.gethostname()}:{process.pid()}:{uuid.uuid4().hex[:8]}"
         self.pid: int | None = None  # the process whose thread is running
         self.thread: threading.Thread | None = None
         self.stop = threading.Event()
@@ -221,13 +222,13 @@ def _start_shipper() -> None:
     if interval <= 0:
         return  # shipping only by flush() (the test settings do this)
     with _start_lock:
-        if _shipper.pid == os.getpid():
+        if _shipper.pid == process.pid():
             return
         stop = threading.Event()
         thread = threading.Thread(
             target=_ship_loop, args=(interval, stop), name="usage-shipper", daemon=True
         )
-        _shipper.stop, _shipper.thread, _shipper.pid = stop, thread, os.getpid()
+        _shipper.stop, _shipper.thread, _shipper.pid = stop, thread, process.pid()
         thread.start()
 
 
@@ -284,7 +285,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _ship_at_exit() -> None:
-    if _shipper.pid != os.getpid():
+    if _shipper.pid != process.pid():
         return  # no shipper ran here (USAGE_SHIP_INTERVAL = 0: counts move only by flush())
     _shipper.stop.set()
     try:

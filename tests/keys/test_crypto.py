@@ -1,3 +1,5 @@
+import hashlib
+import hmac
 import re
 import zlib
 from typing import Any
@@ -29,6 +31,20 @@ def test_checksum_is_base62_crc32_of_everything_before_it():
 )
 def test_base62_alphabet_order_and_padding(number, expected):
     assert crypto.base62(number, 6) == expected
+
+
+@pytest.mark.parametrize(
+    "crc", [0, 61, 62, 3843, 3844, 62**4 - 1, 62**4, 62**5, 2**31, 2**32 - 1]
+)
+def test_checksum_is_base62_of_the_crc_at_every_digit_boundary(crc, monkeypatch):
+    monkeypatch.setattr(crypto.zlib, "crc32", lambda data: crc)
+    assert crypto.checksum("icrm_anything") == crypto.base62(crc, 6)
+
+
+def test_checksum_matches_the_digit_by_digit_encoding_for_many_keys():
+    for _ in range(2000):
+        body = crypto.make_key().full[:-6]
+        assert crypto.checksum(body) == crypto.base62(zlib.crc32(body.encode()), 6)
 
 
 def test_parse_accepts_a_fresh_key_and_returns_its_public_id():
@@ -70,6 +86,27 @@ def test_hash_is_keyed_by_the_pepper():
     assert h1 != crypto.hash_key(full, pepper=b"two")
     assert crypto.key_matches(full, h1, pepper=b"one")
     assert not crypto.key_matches(full, h1, pepper=b"two")
+
+
+@pytest.mark.parametrize(
+    "pepper", [b"", b"p", b"x" * 64, b"y" * 65, b"z" * 500, "p\u00e9pper \U0001f511".encode()]
+)
+def test_hash_is_hmac_sha256_of_the_key_under_the_pepper(pepper):
+    full = crypto.make_key().full
+    expected = hmac.new(pepper, full.encode(), hashlib.sha256).hexdigest()
+    assert crypto.hash_key(full, pepper=pepper) == expected
+    assert crypto.hash_key(full, pepper=pepper) == expected  # the keyed state is not consumed
+
+
+def test_hash_follows_a_changed_pepper_setting(settings):
+    full = crypto.make_key().full
+    settings.API_KEYS = {**settings.API_KEYS, "PEPPER": "first pepper"}
+    first = crypto.hash_key(full)
+    assert first == hmac.new(b"first pepper", full.encode(), hashlib.sha256).hexdigest()
+    settings.API_KEYS = {**settings.API_KEYS, "PEPPER": "second pepper"}
+    assert crypto.hash_key(full) == hmac.new(
+        b"second pepper", full.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def test_repr_never_shows_the_secret():

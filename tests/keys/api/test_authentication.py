@@ -178,6 +178,23 @@ def test_expired_key_is_refused_at_once_without_any_job(api, make_key):
         assert_401(api.get(URL, **bearer(full)), "expired")
 
 
+@pytest.mark.parametrize(("end", "fragment"), [("expires_at", "expired"), ("grace", "grace")])
+def test_a_key_works_until_the_microsecond_it_ends_and_not_at_it(api, make_key, actor, end, fragment):
+    key, full = make_key(expiry_policy="30d")
+    if end == "grace":
+        services.key_rotate(key=key, grace=timedelta(hours=1), actor=actor)
+        end = "grace_ends_at"
+    key.refresh_from_db()
+    ends = getattr(key, end)
+    with time_machine.travel(ends - timedelta(microseconds=1), tick=False):
+        assert api.get(URL, **bearer(full)).status_code == 200
+        assert api.get(URL, **bearer(full)).status_code == 200  # again, from the key cache
+    with time_machine.travel(ends, tick=False):
+        assert_401(api.get(URL, **bearer(full)), fragment)
+    with time_machine.travel(ends + timedelta(days=400), tick=False):
+        assert_401(api.get(URL, **bearer(full)), fragment)
+
+
 def test_scope_edit_applies_to_the_very_next_request(api, make_key, actor):
     key, full = make_key({"contacts": ["view"]})
     assert api.get(URL, **bearer(full)).status_code == 200

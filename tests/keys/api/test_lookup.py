@@ -69,6 +69,30 @@ def test_a_change_evicts_at_once_in_this_process(
     assert lookup.lookup(key.public_id).revoked_at is not None
 
 
+@pytest.mark.django_db
+def test_a_change_made_behind_the_services_back_is_seen_once_the_entry_is_too_old(
+    with_redis, make_key, settings
+):
+    """The backstop: an edit by hand in SQL announces nothing; the entry serves it for at most
+    LOOKUP_CACHE_SECONDS."""
+    from keys.models import APIKey
+
+    settings.API_KEYS = {**settings.API_KEYS, "LOOKUP_CACHE_SECONDS": 30}
+    assert wait_for(cache_ready)
+    key, _ = make_key()
+    lookup.lookup(key.public_id)
+    APIKey.objects.filter(pk=key.pk).update(name="Renamed by hand")
+
+    def age_entry(seconds: float) -> None:  # as if it had been stored that long ago
+        stored_at, value = lookup.cache._entries[key.public_id]
+        lookup.cache._entries[key.public_id] = (stored_at - seconds, value)
+
+    age_entry(29)
+    assert lookup.lookup(key.public_id).name == "Test key"
+    age_entry(2)
+    assert lookup.lookup(key.public_id).name == "Renamed by hand"
+
+
 @sqlite_only
 @pytest.mark.django_db
 def test_the_embedded_default_caches_keys_without_redis(
