@@ -33,9 +33,7 @@ def test_base62_alphabet_order_and_padding(number, expected):
     assert crypto.base62(number, 6) == expected
 
 
-@pytest.mark.parametrize(
-    "crc", [0, 61, 62, 3843, 3844, 62**4 - 1, 62**4, 62**5, 2**31, 2**32 - 1]
-)
+@pytest.mark.parametrize("crc", [0, 61, 62, 3843, 3844, 62**4 - 1, 62**4, 62**5, 2**31, 2**32 - 1])
 def test_checksum_is_base62_of_the_crc_at_every_digit_boundary(crc, monkeypatch):
     monkeypatch.setattr(crypto.zlib, "crc32", lambda data: crc)
     assert crypto.checksum("icrm_anything") == crypto.base62(crc, 6)
@@ -104,9 +102,10 @@ def test_hash_follows_a_changed_pepper_setting(settings):
     first = crypto.hash_key(full)
     assert first == hmac.new(b"first pepper", full.encode(), hashlib.sha256).hexdigest()
     settings.API_KEYS = {**settings.API_KEYS, "PEPPER": "second pepper"}
-    assert crypto.hash_key(full) == hmac.new(
-        b"second pepper", full.encode(), hashlib.sha256
-    ).hexdigest()
+    assert (
+        crypto.hash_key(full)
+        == hmac.new(b"second pepper", full.encode(), hashlib.sha256).hexdigest()
+    )
 
 
 def test_repr_never_shows_the_secret():

@@ -179,7 +179,9 @@ def test_expired_key_is_refused_at_once_without_any_job(api, make_key):
 
 
 @pytest.mark.parametrize(("end", "fragment"), [("expires_at", "expired"), ("grace", "grace")])
-def test_a_key_works_until_the_microsecond_it_ends_and_not_at_it(api, make_key, actor, end, fragment):
+def test_a_key_works_until_the_microsecond_it_ends_and_not_at_it(
+    api, make_key, actor, end, fragment
+):
     key, full = make_key(expiry_policy="30d")
     if end == "grace":
         services.key_rotate(key=key, grace=timedelta(hours=1), actor=actor)
