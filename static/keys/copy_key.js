@@ -39,16 +39,6 @@
         });
     });
 
-    // This page is the response to a POST. Its history entry becomes a plain address that
-    // says the key was shown: Back from the next page and Reload land there (a GET), not on
-    // Chrome's "Confirm Form Resubmission", and never on the key.
-    document.addEventListener('DOMContentLoaded', function () {
-        const panel = document.querySelector('[data-shown-url]');
-        if (panel && window.history && history.replaceState) {
-            history.replaceState(null, '', panel.dataset.shownUrl);
-        }
-    });
-
     document.addEventListener('focusin', function (event) {
         if (event.target.classList && event.target.classList.contains('key-once-input')) {
             event.target.select();
