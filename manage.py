@@ -12,9 +12,14 @@ def main() -> None:
     # unless asked: a .env left on a server cannot turn DEBUG on there, and `check --deploy`
     # flags it (keys.W005) when a command did read one.
     os.environ.setdefault("CRM_KEYS_READ_DOTENV", "1")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:  # e.g. no SECRET_KEY: say what to set, in one line
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

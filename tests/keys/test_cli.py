@@ -90,6 +90,32 @@ def test_errors_exit_non_zero_from_the_shell():
     assert "Traceback" not in result.stderr
 
 
+def test_a_missing_secret_key_is_one_line_not_a_traceback(tmp_path):
+    """Production settings (DEBUG off) without SECRET_KEY: the command line says what to set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("SECRET_KEY", "DJANGO_DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL")
+    }
+    env.update(CRM_KEYS_VAR_DIR=str(tmp_path), CRM_KEYS_READ_DOTENV="0")
+    for command in (["apikey", "--help"], ["apikey", "list"], ["migrate"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 1, (command, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("Error: SECRET_KEY is not set."), result.stderr
+
+
 def test_list_and_show_json(make_key):
     key, full = make_key({"leads": ["view"]}, name="Marketing", description="HubSpot sync")
     out, _ = run("list", "--json")
