@@ -131,6 +131,27 @@ def test_list_and_show_json(make_key):
     assert json.loads(out) == []
 
 
+def test_list_explains_its_star_and_shows_no_expiry_for_a_revoked_key(make_key, actor):
+    from keys import services
+
+    old, _ = make_key(name="Zapier", expiry_policy="90d")
+    services.key_rotate(key=old, grace=timedelta(hours=1), actor=actor)
+    gone, _ = make_key(name="Retired", expiry_policy="90d")
+    services.key_revoke(key=gone, actor=actor)
+    out, _ = run("list")
+    lines = out.splitlines()
+    old_row = next(line for line in lines if line.lstrip().startswith(f"{old.pk} "))
+    assert "active*" in old_row
+    assert lines[-1].startswith("* ") and "grace period" in lines[-1], lines[-1]
+    gone_row = next(line for line in lines if line.lstrip().startswith(f"{gone.pk} "))
+    assert "revoked" in gone_row and "—" in gone_row
+    gone.refresh_from_db()
+    assert gone.expiry_text() not in gone_row
+    # No star, no legend.
+    out, _ = run("list", "--status", "revoked")
+    assert "grace period" not in out
+
+
 def test_show_accepts_the_display_form(make_key):
     key, _ = make_key(name="Display")
     out, _ = run("show", f"icrm_{key.public_id}…")

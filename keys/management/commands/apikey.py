@@ -229,8 +229,12 @@ class Command(PolicyCommands, cli.Command):
         self.stdout.write(f"{'ID':>5}  {'KEY':<20} {'STATUS':<8} {'EXPIRES':<26} NAME")
         for r in rows:
             status = r["status"] + ("*" if r["in_grace_period"] else "")
+            # As the admin's list: a revoked key no longer has an expiry that matters.
+            expires = "—" if r["status"] == KeyStatus.REVOKED else r["expires"]
+            self.stdout.write(f"{r['id']:>5}  {r['key']:<20} {status:<8} {expires:<26} {r['name']}")
+        if any(r["in_grace_period"] for r in rows):
             self.stdout.write(
-                f"{r['id']:>5}  {r['key']:<20} {status:<8} {r['expires']:<26} {r['name']}"
+                "* replaced by rotation: works until its grace period ends (apikey show ID)."
             )
 
     def do_show(self, options: dict[str, Any]) -> None:
