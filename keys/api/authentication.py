@@ -159,7 +159,8 @@ def refusal_for_status(key: APIKey, now: Any) -> AuthenticationFailed | None:
     if status == KeyStatus.ACTIVE:
         return None
     if status == KeyStatus.EXPIRED:
-        return _refuse(MSG_EXPIRED.format(when=_when(key.expires_at)), "expired")
+        # As the admin and the CLI show it: "2027-01-15, end of day UTC" for a chosen date.
+        return _refuse(MSG_EXPIRED.format(when=key.expiry_text()), "expired")
     if key.revoked_at is None or (
         key.grace_ends_at is not None and key.grace_ends_at <= key.revoked_at
     ):

@@ -49,6 +49,7 @@ LOOKUP_FIELDS = (
     "key_hash",
     "scopes",
     "expires_at",
+    "expiry_policy",  # how an expired key's refusal words its expiry (``expiry_text``)
     "revoked_at",
     "grace_ends_at",
     "replaced_by_id",

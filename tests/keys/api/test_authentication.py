@@ -197,6 +197,24 @@ def test_a_key_works_until_the_microsecond_it_ends_and_not_at_it(
         assert_401(api.get(URL, **bearer(full)), fragment)
 
 
+def test_an_expired_key_is_told_its_expiry_as_the_admin_wrote_it(api, make_key):
+    """A custom date reads as the admin chose it ("2027-01-15, end of day UTC"), a policy's
+    expiry as the moment it was; both as the admin and the CLI show them."""
+    day = timezone.localdate() + timedelta(days=3)
+    custom, custom_full = make_key(expiry_policy="custom", expiry_date=day)
+    policy, policy_full = make_key(expiry_policy="30d")
+    assert api.get(URL, **bearer(custom_full)).status_code == 200  # cached before it expires
+    with time_machine.travel(timezone.now() + timedelta(days=40), tick=False):
+        response = api.get(URL, **bearer(custom_full))
+        assert_401(response, "expired")
+        assert response.json()["detail"] == (
+            f"This API key expired on {day.isoformat()}, end of day UTC."
+        )
+        assert custom.expiry_text() == f"{day.isoformat()}, end of day UTC"
+        response = api.get(URL, **bearer(policy_full))
+        assert response.json()["detail"] == f"This API key expired on {policy.expiry_text()}."
+
+
 def test_scope_edit_applies_to_the_very_next_request(api, make_key, actor):
     key, full = make_key({"contacts": ["view"]})
     assert api.get(URL, **bearer(full)).status_code == 200
