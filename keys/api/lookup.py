@@ -58,6 +58,8 @@ LOOKUP_FIELDS = (
     "allowed_ips",
 )
 _DATETIME_FIELDS = frozenset({"expires_at", "revoked_at", "grace_ends_at"})
+# The moments that end a key: APIKey.status_at is ACTIVE exactly while none of them has come.
+_END_FIELDS = ("revoked_at", "grace_ends_at", "expires_at")
 
 MAX_ENTRIES = 50_000
 MAX_UNKNOWN = 10_000  # unknown ids, bounded apart so a flood of them never evicts real keys
@@ -244,8 +246,7 @@ def _load(public_id: str, using: str) -> tuple[dict[str, Any], str | None, float
         values["scopes"] = json.loads(values["scopes"])
     for name in _DATETIME_FIELDS:
         values[name] = _aware(values[name])
-    # KeyStatus.ACTIVE is "none of these moments has come" (APIKey.status_at).
-    ends = [values[name].timestamp() for name in _DATETIME_FIELDS if values[name] is not None]
+    ends = [values[name].timestamp() for name in _END_FIELDS if values[name] is not None]
     return values, row[-1], min(ends, default=math.inf)
 
 
